@@ -1,0 +1,138 @@
+"""The hash-chained audit log: append inside the action's transaction; verify from the command line.
+
+Each event's hash is BLAKE2b keyed with the audit key (a file, not in the database) over the previous
+hash and the event's canonical form, so a database thief can neither rewrite history nor forge a
+consistent chain. Truncating the newest events is caught by comparing with the head row, and against
+an outside copy of the head through the anchor the worker logs periodically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from hotline.audit.models import AuditEvent, AuditHead
+from hotline.core import crypto
+from hotline.core.actor import Actor
+from hotline.keyring import server_keys
+
+GENESIS = bytes(32)
+
+
+def _canonical(
+    seq: int, at: datetime, actor: tuple[int | None, str, str], action: str, obj: tuple[str, str], details: Any
+) -> bytes:
+    return json.dumps(
+        [seq, at.isoformat(timespec="microseconds"), *actor, action, *obj, details],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode()
+
+
+def _event_payload(e: AuditEvent) -> bytes:
+    return _canonical(
+        e.seq, e.at, (e.actor_id, e.actor_label, e.role), e.action, (e.object_type, e.object_id), e.details
+    )
+
+
+def record(
+    actor: Actor, action: str, object_type: str, object_id: object, details: dict[str, Any] | None = None
+) -> AuditEvent:
+    """Append one event. Must run inside the transaction of the change it describes."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit events are recorded inside the action's transaction")
+    head, _ = AuditHead.objects.select_for_update().get_or_create(id=1)
+    seq = head.seq + 1
+    at = timezone.now()
+    det = details or {}
+    prev = bytes(head.hash)
+    payload = _canonical(
+        seq, at, (actor.user_id, actor.label, actor.role.value), action, (object_type, str(object_id)), det
+    )
+    digest = crypto.keyed_chain_hash(server_keys.get().audit, prev, payload)
+    event = AuditEvent.objects.create(
+        seq=seq,
+        at=at,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        role=actor.role.value,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        details=det,
+        prev_hash=prev,
+        hash=digest,
+    )
+    head.seq, head.hash = seq, digest
+    head.save(update_fields=["seq", "hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class Break:
+    seq: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"event {self.seq}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    checked: int
+    head_seq: int
+    breaks: list[Break]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _events() -> Iterator[AuditEvent]:
+    return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
+
+
+def verify() -> Verification:
+    """Walk the chain from the first event and report every place it breaks.
+
+    After a break the walk re-anchors on the stored hash, so one edited event is reported once and
+    the events after it still get checked.
+    """
+    key = server_keys.get().audit
+    breaks: list[Break] = []
+    expected_seq, prev, checked = 1, GENESIS, 0
+    for event in _events():
+        checked += 1
+        if event.seq != expected_seq:
+            if event.seq > expected_seq:
+                missing = f"{expected_seq}" if event.seq == expected_seq + 1 else f"{expected_seq}–{event.seq - 1}"
+                breaks.append(Break(event.seq, f"events {missing} are missing (deleted)"))
+            prev = bytes(event.prev_hash)
+        if bytes(event.prev_hash) != prev:
+            breaks.append(Break(event.seq, "does not link to the event before it (reordered or inserted)"))
+        recomputed = crypto.keyed_chain_hash(key, bytes(event.prev_hash), _event_payload(event))
+        if not crypto.constant_time_equal(recomputed, bytes(event.hash)):
+            breaks.append(Break(event.seq, "content does not match its hash (edited)"))
+        prev = bytes(event.hash)
+        expected_seq = event.seq + 1
+    head = AuditHead.objects.filter(id=1).first()
+    head_seq = head.seq if head else 0
+    if head_seq != expected_seq - 1:
+        last = expected_seq - 1
+        breaks.append(Break(head_seq, f"the chain head says {head_seq} events but the log ends at {last} (truncated)"))
+    elif head is not None and head_seq and bytes(head.hash) != prev:
+        breaks.append(Break(head_seq, "the chain head does not match the last event"))
+    return Verification(checked=checked, head_seq=head_seq, breaks=breaks)
+
+
+def head() -> tuple[int, str]:
+    """The chain tip (sequence number and hash), for anchoring outside the database."""
+    tip = AuditHead.objects.filter(id=1).first()
+    return (tip.seq, bytes(tip.hash).hex()) if tip else (0, GENESIS.hex())

@@ -1,0 +1,354 @@
+"""Actions: the only code that writes case data.
+
+Each ``do_*`` function runs in one transaction, checks what it is asked to do, and records the audit
+event in that same transaction. Content is sealed to the case public key on the way in, so these
+functions never need the organisation key; reading content (``cases/content.py``) does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from hotline.accounts.models import User
+from hotline.audit import log as audit
+from hotline.cases.models import Answer, Applicant, Case, ChannelIdentity, Message, Note
+from hotline.core import codes, crypto
+from hotline.core.actor import Actor
+from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
+from hotline.core.metadata import Category, ChannelKind, DeliveryState, Direction, Priority, Region
+from hotline.keyring import server_keys
+from hotline.keyring.actions import org_public_key
+from hotline.keyring.transport_fields import seal_field
+
+MAX_TEXT = 64 * 1024
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ActionError(Exception):
+    """A refused action, with a message fit to show the person who asked for it."""
+
+
+# --- sealing ---------------------------------------------------------------------------------------
+
+
+def seal_for_case(case: Case, table: str, field: str, row_id: object, text: str) -> bytes:
+    """Seal ``text`` to the case key, bound to the row and field it will be stored in."""
+    if len(text) > MAX_TEXT:
+        raise ActionError(f"text is longer than {MAX_TEXT} characters")
+    return crypto.seal(bytes(case.public_key), text.encode(), crypto.associated_data(table, field, row_id))
+
+
+def case_key_aad(case_id: object) -> bytes:
+    return crypto.associated_data(Case._meta.db_table, "sealed_private_key", case_id)
+
+
+# --- applicants and channel identities ----------------------------------------------------------------
+
+
+def normalise_address(kind: ChannelKind, address: str) -> str:
+    """One spelling per address, so the blind index finds the same person again."""
+    address = address.strip()
+    if kind == ChannelKind.PHONE:
+        digits = re.sub(r"[\s\-().]", "", address)
+        if not re.fullmatch(r"\+?\d{5,15}", digits):
+            raise ActionError("a phone number has 5 to 15 digits")
+        return "+" + digits.lstrip("+")
+    if kind == ChannelKind.TELEGRAM:
+        if not re.fullmatch(r"-?\d{1,20}", address):
+            raise ActionError("a Telegram chat id is a number")
+        return str(int(address))
+    if not address:
+        raise ActionError("an address is empty")
+    return address
+
+
+def address_index(kind: ChannelKind, address: str) -> bytes:
+    return server_keys.get().blind_index(f"channel:{kind.value}", normalise_address(kind, address))
+
+
+def find_identity(kind: ChannelKind, address: str) -> ChannelIdentity | None:
+    return ChannelIdentity.objects.filter(kind=kind, address_index=address_index(kind, address)).first()
+
+
+def _new_pseudonym() -> str:
+    while True:
+        pseudonym = "A-" + codes.group(codes.generate(40)[:8])
+        if not Applicant.objects.filter(pseudonym=pseudonym).exists():
+            return pseudonym
+
+
+def _get_or_create_identity(kind: ChannelKind, address: str, now: datetime) -> ChannelIdentity:
+    identity = (
+        ChannelIdentity.objects.select_for_update()
+        .filter(kind=kind, address_index=address_index(kind, address))
+        .first()
+    )
+    if identity is not None:
+        return identity
+    applicant = Applicant.objects.create(pseudonym=_new_pseudonym(), created_at=now)
+    identity = ChannelIdentity(
+        applicant=applicant, kind=kind, address_index=address_index(kind, address), created_at=now
+    )
+    identity.address_enc = seal_field(identity, "address_enc", normalise_address(kind, address))
+    identity.save(force_insert=True)
+    return identity
+
+
+# --- opening a case ------------------------------------------------------------------------------------
+
+
+def _validate_answers(answers: Mapping[str, str]) -> None:
+    for name in answers:
+        if not _FIELD_NAME.match(name):
+            raise ActionError(f"answer names are short lower-case identifiers, not {name[:20]!r}")
+
+
+def do_open_case(
+    actor: Actor,
+    *,
+    channel: ChannelKind,
+    address: str | None = None,
+    language: str = "",
+    category: Category = Category.UNKNOWN,
+    region: Region = Region.UNKNOWN,
+    group_size: int = 1,
+    priority: Priority = Priority.NORMAL,
+    answers: Mapping[str, str] | None = None,
+) -> Case:
+    """Open a case for whoever is at ``address`` on ``channel`` (a new applicant if nobody is known).
+
+    A fresh X25519 key pair is made for the case; its private key is sealed to the organisation key
+    at once and never stored in clear.
+    """
+    answers = answers or {}
+    _validate_answers(answers)
+    if not 1 <= group_size <= 500:
+        raise ActionError("a group has between 1 and 500 people")
+    if len(language) > 8:
+        raise ActionError("a language code is at most 8 characters")
+    org_public = org_public_key()
+    keypair = crypto.generate_keypair()
+    now = timezone.now()
+    with transaction.atomic():
+        applicant = None
+        if address is not None:
+            applicant = _get_or_create_identity(channel, address, now).applicant
+        case = Case(
+            applicant=applicant,
+            channel=channel,
+            language=language,
+            category=Category(category),
+            region=Region(region),
+            group_size=group_size,
+            priority=Priority(priority),
+            public_key=keypair.public,
+            created_at=now,
+            updated_at=now,
+        )
+        case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
+        case.save(force_insert=True)
+        for name, value in answers.items():
+            _put_answer(case, name, value, now)
+        audit.record(
+            actor,
+            "case.open",
+            "case",
+            case.id,
+            {"channel": channel.value, "answers": len(answers), "applicant": str(applicant.pk) if applicant else None},
+        )
+    return case
+
+
+def _put_answer(case: Case, name: str, value: str, now: datetime) -> None:
+    existing = Answer.objects.filter(case=case, field=name).first()
+    answer = existing or Answer(case=case, field=name)
+    answer.value_sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", answer.id, value)
+    answer.updated_at = now
+    if existing is None:
+        answer.save(force_insert=True)
+    else:
+        answer.save(update_fields=["value_sealed", "updated_at"])
+
+
+def _locked(case: Case) -> Case:
+    """Re-read the case under a row lock and refuse to touch a shredded one."""
+    fresh = Case.objects.select_for_update().get(pk=case.pk)
+    if fresh.is_shredded:
+        raise ActionError("this case has been erased")
+    return fresh
+
+
+def _touch(case: Case, now: datetime) -> None:
+    case.updated_at = now
+    case.save(update_fields=["updated_at"])
+
+
+# --- content -----------------------------------------------------------------------------------------
+
+
+def do_set_answers(actor: Actor, case: Case, answers: Mapping[str, str]) -> None:
+    _validate_answers(answers)
+    now = timezone.now()
+    with transaction.atomic():
+        case = _locked(case)
+        for name, value in answers.items():
+            _put_answer(case, name, value, now)
+        _touch(case, now)
+        audit.record(actor, "case.answers", "case", case.id, {"fields": sorted(answers)})
+
+
+def do_add_message(
+    actor: Actor,
+    case: Case,
+    *,
+    direction: Direction,
+    channel: ChannelKind,
+    body: str,
+    author: User | None = None,
+) -> Message:
+    """Store one message on the case: inbound from the applicant, or outbound from an operator.
+
+    Outbound messages are queued; the outbox (a later part) delivers them on the applicant's channel.
+    """
+    if not body.strip():
+        raise ActionError("a message cannot be empty")
+    now = timezone.now()
+    with transaction.atomic():
+        case = _locked(case)
+        msg = Message(
+            case=case,
+            direction=direction,
+            channel=channel,
+            author=author,
+            created_at=now,
+            delivery_state=DeliveryState.RECEIVED if direction == Direction.INBOUND else DeliveryState.QUEUED,
+        )
+        msg.body_sealed = seal_for_case(case, Message._meta.db_table, "body_sealed", msg.id, body)
+        msg.save(force_insert=True)
+        if direction == Direction.INBOUND and case.status == Status.WAITING:
+            check_transition(Status.WAITING, Status.TRIAGE, Role.SYSTEM)
+            case.status = Status.TRIAGE
+            case.save(update_fields=["status"])
+            audit.record(Actor.system(), "case.transition", "case", case.id, {"from": "waiting", "to": "triage"})
+        _touch(case, now)
+        audit.record(actor, "case.message", "message", msg.id, {"case": str(case.id), "direction": direction.value})
+    return msg
+
+
+def do_add_note(actor: Actor, case: Case, body: str, author: User | None = None) -> Note:
+    if not body.strip():
+        raise ActionError("a note cannot be empty")
+    now = timezone.now()
+    with transaction.atomic():
+        case = _locked(case)
+        note = Note(case=case, author=author, created_at=now)
+        note.body_sealed = seal_for_case(case, Note._meta.db_table, "body_sealed", note.id, body)
+        note.save(force_insert=True)
+        _touch(case, now)
+        audit.record(actor, "case.note", "note", note.id, {"case": str(case.id)})
+    return note
+
+
+# --- workflow ----------------------------------------------------------------------------------------
+
+
+def do_transition(actor: Actor, case: Case, target: Status, reason: RejectReason | None = None) -> Case:
+    """Move a case to ``target`` if the lifecycle allows ``actor``'s role to; otherwise TransitionError."""
+    now = timezone.now()
+    with transaction.atomic():
+        case = _locked(case)
+        current = Status(case.status)
+        check_transition(current, target, actor.role, reason)
+        case.status = target
+        case.reject_reason = reason.value if reason else ""
+        if target in FINISHED:
+            case.finished_at = now
+        case.updated_at = now
+        case.save(update_fields=["status", "reject_reason", "finished_at", "updated_at"])
+        details = {"from": current.value, "to": target.value}
+        if reason:
+            details["reason"] = reason.value
+        audit.record(actor, "case.transition", "case", case.id, details)
+    return case
+
+
+def do_assign(actor: Actor, case: Case, assignee: User | None) -> Case:
+    if actor.role not in {Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN}:
+        raise ActionError("only operators, supervisors and admins assign cases")
+    if actor.role == Role.OPERATOR and assignee is not None and assignee.pk != actor.user_id:
+        raise ActionError("operators may assign cases only to themselves")
+    if assignee is not None and (
+        not assignee.is_active or assignee.role not in {Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN}
+    ):
+        raise ActionError("cases are assigned to active operators, supervisors or admins")
+    with transaction.atomic():
+        case = _locked(case)
+        if Status(case.status) not in OPEN:
+            raise ActionError("a finished case cannot be reassigned")
+        case.assignee = assignee
+        case.updated_at = timezone.now()
+        case.save(update_fields=["assignee", "updated_at"])
+        audit.record(actor, "case.assign", "case", case.id, {"assignee": assignee.pk if assignee else None})
+    return case
+
+
+def do_set_priority(actor: Actor, case: Case, priority: Priority) -> Case:
+    with transaction.atomic():
+        case = _locked(case)
+        case.priority = Priority(priority)
+        case.updated_at = timezone.now()
+        case.save(update_fields=["priority", "updated_at"])
+        audit.record(actor, "case.priority", "case", case.id, {"priority": case.priority})
+    return case
+
+
+# --- crypto-shredding ----------------------------------------------------------------------------------
+
+
+def do_shred_case(actor: Actor, case: Case) -> None:
+    """Erase a finished case for good: destroy its private key and delete every sealed row.
+
+    What stays is what statistics need and nothing that points at a person: status, channel kind,
+    category, region, group size, and dates rounded to the day. The applicant and their channel
+    identities go too, unless another case still needs them.
+    """
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        if case.is_shredded:
+            return
+        if Status(case.status) not in FINISHED:
+            raise ActionError("only a finished case can be erased")
+        Answer.objects.filter(case=case).delete()
+        Message.objects.filter(case=case).delete()
+        Note.objects.filter(case=case).delete()
+        applicant = case.applicant
+        day = case.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        case.sealed_private_key = None
+        case.public_key = b""
+        case.applicant = None
+        case.assignee = None
+        case.created_at = day
+        case.updated_at = day
+        if case.finished_at:
+            case.finished_at = case.finished_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        case.shredded_at = timezone.now()
+        case.save(
+            update_fields=[
+                "sealed_private_key",
+                "public_key",
+                "applicant",
+                "assignee",
+                "created_at",
+                "updated_at",
+                "finished_at",
+                "shredded_at",
+            ]
+        )
+        if applicant is not None and not Case.objects.filter(applicant=applicant).exists():
+            applicant.delete()  # cascades to its channel identities
+        audit.record(actor, "case.shred", "case", case.id)

@@ -1,0 +1,118 @@
+"""The case store. What is in clear here is only what queues and statistics need; everything else is
+sealed to the case key (``*_sealed``) or encrypted under the transport key (``*_enc``).
+
+Only ``cases/actions.py`` writes these rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import models
+
+from hotline.core.lifecycle import RejectReason, Status
+from hotline.core.metadata import Category, ChannelKind, DeliveryState, Direction, Priority, Region
+
+
+def _choices(members: type[StrEnum]) -> list[tuple[str, str]]:
+    return [(m.value, m.value) for m in members]
+
+
+class Applicant(models.Model):
+    """A person who contacted the hotline, known only by a random pseudonym."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    pseudonym = models.CharField(max_length=16, unique=True)
+    created_at = models.DateTimeField()
+
+
+class ChannelIdentity(models.Model):
+    """One way to reach an applicant (a Telegram chat, a phone number, a web session).
+
+    ``address_index`` is a keyed blind index for lookups; ``address_enc`` is the address under the
+    transport key, bound to this row.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    applicant = models.ForeignKey(Applicant, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=_choices(ChannelKind))
+    address_index = models.BinaryField()
+    address_enc = models.BinaryField()
+    blocked = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "address_index"], name="identity_unique_address")]
+
+
+class Case(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    applicant = models.ForeignKey(Applicant, null=True, on_delete=models.SET_NULL, related_name="cases")
+    status = models.CharField(max_length=16, choices=_choices(Status), default=Status.NEW)
+    reject_reason = models.CharField(max_length=8, choices=_choices(RejectReason), blank=True)
+    priority = models.CharField(max_length=8, choices=_choices(Priority), default=Priority.NORMAL)
+    channel = models.CharField(max_length=16, choices=_choices(ChannelKind))
+    language = models.CharField(max_length=8, blank=True)
+    category = models.CharField(max_length=32, choices=_choices(Category), default=Category.UNKNOWN)
+    region = models.CharField(max_length=32, choices=_choices(Region), default=Region.UNKNOWN)
+    group_size = models.PositiveSmallIntegerField(default=1)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
+    )
+    public_key = models.BinaryField()
+    # The case private key sealed to the organisation key. NULL once crypto-shredded.
+    sealed_private_key = models.BinaryField(null=True)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, db_index=True)
+    shredded_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="case_queue")]
+
+    @property
+    def is_shredded(self) -> bool:
+        return self.sealed_private_key is None
+
+
+class Answer(models.Model):
+    """One intake answer (e.g. ``identity_details``), sealed to the case key. The field name is a
+    flow step id, never content."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="answers")
+    field = models.CharField(max_length=64)
+    value_sealed = models.BinaryField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "field"], name="answer_unique_field")]
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=4, choices=_choices(Direction))
+    channel = models.CharField(max_length=16, choices=_choices(ChannelKind))
+    body_sealed = models.BinaryField()
+    delivery_state = models.CharField(max_length=16, choices=_choices(DeliveryState))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class Note(models.Model):
+    """An operator's note on a case, sealed like everything else."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    body_sealed = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at"]

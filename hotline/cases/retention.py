@@ -1,0 +1,44 @@
+"""Retention: finished cases older than HOTLINE_RETENTION_DAYS are crypto-shredded."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from hotline.cases.actions import do_shred_case
+from hotline.cases.models import Case
+from hotline.core.actor import Actor
+from hotline.core.lifecycle import FINISHED
+
+log = logging.getLogger(__name__)
+
+
+def expired_cases(now: datetime, days: int) -> list[Case]:
+    cutoff = now - timedelta(days=days)
+    return list(
+        Case.objects.filter(
+            status__in=[s.value for s in FINISHED], finished_at__lt=cutoff, sealed_private_key__isnull=False
+        ).order_by("finished_at")[:1000]
+    )
+
+
+def purge_expired(now: datetime | None = None, days: int | None = None) -> int:
+    """Shred every expired case (in batches, each case in its own transaction); returns the count."""
+    now = now or timezone.now()
+    days = settings.HOTLINE_RETENTION_DAYS if days is None else days
+    actor = Actor.system("retention")
+    total = 0
+    while batch := expired_cases(now, days):
+        for case in batch:
+            do_shred_case(actor, case)
+        total += len(batch)
+    if total and connection.vendor == "sqlite":
+        # Deleted pages are zeroed by secure_delete; checkpoint so no copy lingers in the WAL file.
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    log.info("retention: erased %d case(s) finished more than %d days ago", total, days)
+    return total

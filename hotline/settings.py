@@ -1,0 +1,154 @@
+"""The hotline's only settings module. Every value comes from the environment through the helpers in
+``hotline.envconf``; docs/configuration.md lists each variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from hotline.envconf import ConfigurationError, env_bool, env_int, env_list, env_secret, env_str
+from hotline.keyring import server_keys
+
+BASE_DIR = Path(__file__).resolve().parent
+
+# --- data directory and keys -------------------------------------------------------------------
+HOTLINE_DATA_DIR = Path(env_str("HOTLINE_DATA_DIR", "./var")).resolve()
+HOTLINE_KEYS_DIR = Path(env_str("HOTLINE_KEYS_DIR", str(HOTLINE_DATA_DIR / "keys"))).resolve()
+HOTLINE_BACKUP_DIR = Path(env_str("HOTLINE_BACKUP_DIR", str(HOTLINE_DATA_DIR / "backups"))).resolve()
+
+SECRET_KEY = env_secret("HOTLINE_SECRET_KEY") or server_keys.django_secret_key(HOTLINE_KEYS_DIR)
+DEBUG = env_bool("HOTLINE_DEBUG", False)
+ALLOWED_HOSTS = env_list("HOTLINE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+
+# --- database ------------------------------------------------------------------------------------
+_SQLITE_PATH = HOTLINE_DATA_DIR / "hotline.sqlite3"
+DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{_SQLITE_PATH}"
+_db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers work beside one writer; IMMEDIATE transactions take the write lock up front,
+    # so concurrent writers queue on the busy timeout instead of failing with "database is locked".
+    # secure_delete overwrites deleted content (crypto-shredded cases) instead of leaving it in free pages.
+    _db["CONN_MAX_AGE"] = 0
+    _db["CONN_HEALTH_CHECKS"] = False
+    _db["OPTIONS"] = {
+        "timeout": env_int("HOTLINE_SQLITE_TIMEOUT", 30, minimum=1),
+        "transaction_mode": "IMMEDIATE",
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
+            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+        ),
+    }
+    _db["TEST"] = {"NAME": str(HOTLINE_DATA_DIR / "test.sqlite3")}
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db.setdefault("OPTIONS", {})
+else:
+    raise ConfigurationError("DATABASE_URL must be a sqlite:// or postgres:// URL")
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- application ---------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "hotline.accounts",
+    "hotline.keyring",
+    "hotline.audit",
+    "hotline.cases",
+    "hotline.worker",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hotline.urls"
+WSGI_APPLICATION = "hotline.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ],
+        },
+    }
+]
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+
+# Argon2id cost for wrapping the organisation key under each staff password (floor: 64 MiB).
+HOTLINE_ARGON2_MEMLIMIT = env_int("HOTLINE_ARGON2_MEMORY_MIB", 64, minimum=64) * 1024 * 1024
+HOTLINE_ARGON2_OPSLIMIT = env_int("HOTLINE_ARGON2_ITERATIONS", 3, minimum=1)
+
+# --- retention and worker ------------------------------------------------------------------------
+HOTLINE_RETENTION_DAYS = env_int("HOTLINE_RETENTION_DAYS", 90, minimum=1)
+HOTLINE_RETENTION_INTERVAL = env_int("HOTLINE_RETENTION_INTERVAL_SECONDS", 3600, minimum=1)
+HOTLINE_AUDIT_ANCHOR_INTERVAL = env_int("HOTLINE_AUDIT_ANCHOR_INTERVAL_SECONDS", 3600, minimum=1)
+HOTLINE_WORKER_POLL_SECONDS = env_int("HOTLINE_WORKER_POLL_SECONDS", 1, minimum=1)
+
+# --- web server ----------------------------------------------------------------------------------
+HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")
+HOTLINE_PORT = env_int("HOTLINE_PORT", 8000, minimum=1)
+HOTLINE_WEB_WORKERS = env_int("HOTLINE_WEB_WORKERS", 2, minimum=1)
+
+# --- internationalisation ------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = HOTLINE_DATA_DIR / "static"
+
+# --- security ------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Strict"
+CSRF_COOKIE_SAMESITE = "Strict"
+SESSION_COOKIE_SECURE = env_bool("HOTLINE_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+
+# --- logging: no personal data, no IP addresses ----------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("HOTLINE_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Django's request loggers would write paths and, on errors, request details.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "ERROR"},
+        "django.security.DisallowedHost": {"level": "ERROR"},
+    },
+}
