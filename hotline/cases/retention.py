@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from hotline.cases.actions import do_shred_case
@@ -26,6 +26,21 @@ def expired_cases(now: datetime, days: int) -> list[Case]:
     )
 
 
+def checkpoint_wal() -> None:
+    """On SQLite, copy the WAL into the database and empty it, so erased pages linger in no WAL copy.
+
+    Deleted pages are zeroed by secure_delete; a checkpoint cannot run inside a transaction, and a
+    busy database makes it a no-op, so it is best effort: the next automatic checkpoint finishes it.
+    """
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except OperationalError:
+        log.warning("retention: WAL checkpoint postponed (database busy)")
+
+
 def purge_expired(now: datetime | None = None, days: int | None = None) -> int:
     """Shred every expired case (in batches, each case in its own transaction); returns the count."""
     now = now or timezone.now()
@@ -36,9 +51,7 @@ def purge_expired(now: datetime | None = None, days: int | None = None) -> int:
         for case in batch:
             do_shred_case(actor, case)
         total += len(batch)
-    if total and connection.vendor == "sqlite":
-        # Deleted pages are zeroed by secure_delete; checkpoint so no copy lingers in the WAL file.
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if total:
+        checkpoint_wal()
     log.info("retention: erased %d case(s) finished more than %d days ago", total, days)
     return total

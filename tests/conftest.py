@@ -1,0 +1,88 @@
+"""Shared fixtures: an installation with named staff.
+
+* ``org`` — the hotline set up by its first admin ("admin"), with the password and recovery key;
+* ``alice`` — an operator; ``bob`` — another operator; ``carol`` — a coordinator.
+
+Every test session gets its own key directory, so tests never touch a developer's keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from hotline.accounts.models import User
+from hotline.core.actor import Actor
+from hotline.core.lifecycle import Role
+from hotline.keyring import actions as keyring
+from hotline.keyring import server_keys
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    keys_dir = tmp_path_factory.mktemp("keys")
+    previous = settings.HOTLINE_KEYS_DIR
+    settings.HOTLINE_KEYS_DIR = keys_dir
+    server_keys.forget_cached()
+    yield keys_dir
+    settings.HOTLINE_KEYS_DIR = previous
+    server_keys.forget_cached()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> Iterator[None]:
+    server_keys.forget_cached()
+    yield
+    server_keys.forget_cached()
+
+
+@dataclass
+class Org:
+    admin: User
+    password: str
+    recovery_key: str
+    private_key: bytes
+
+    @property
+    def admin_actor(self) -> Actor:
+        return actor_for(self.admin)
+
+
+def actor_for(user: User) -> Actor:
+    return Actor(user_id=user.pk, label=user.username, role=Role(user.role))
+
+
+@pytest.fixture
+def org(db: None) -> Org:
+    result = keyring.do_setup("admin", ADMIN_PASSWORD)
+    return Org(
+        admin=result.user,
+        password=ADMIN_PASSWORD,
+        recovery_key=result.recovery_key,
+        private_key=keyring.unlock_with_password(result.user, ADMIN_PASSWORD),
+    )
+
+
+def make_staff(username: str, role: Role) -> User:
+    return User.objects.create_user(username=username, password=f"{username}-pass-1234", role=role)
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return make_staff("alice", Role.OPERATOR)
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return make_staff("bob", Role.OPERATOR)
+
+
+@pytest.fixture
+def carol(db: None) -> User:
+    return make_staff("carol", Role.COORDINATOR)

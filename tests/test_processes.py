@@ -1,0 +1,137 @@
+"""The `hotline` command as a person runs it: fresh data directory, setup, serve, stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "DJANGO_"))}
+    env["HOTLINE_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _hotline(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hotline", *args], env=_env(data_dir), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_setup_on_a_fresh_data_directory(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    (tmp_path / "pw").write_text("a long enough password")
+    done = _hotline(data, "setup", "--username", "admin", "--password-file", str(tmp_path / "pw"), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["username"] == "admin" and len(result["recovery_key"].replace("-", "")) == 53
+    assert (data / "hotline.sqlite3").exists()
+    for name in ("transport.key", "index.key", "audit.key", "secret_key"):
+        assert (data / "keys" / name).stat().st_mode & 0o777 == 0o600
+    assert (data / "hotline.sqlite3").stat().st_mode & 0o077 == 0
+
+    again = _hotline(data, "setup", "--username", "admin2", "--password-file", str(tmp_path / "pw"), "--json")
+    assert again.returncode != 0 and "already set up" in again.stderr
+
+    verify = _hotline(data, "audit", "verify")
+    assert verify.returncode == 0 and "Audit log intact: 2 event(s)" in verify.stdout
+
+
+@pytest.mark.slow
+def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--workers", "2"],
+        env=_env(tmp_path / "var"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status, body = 0, ""
+        while time.monotonic() < deadline:
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+        status, page = _get(f"http://127.0.0.1:{port}/")
+        assert status == 200 and "hotline setup" in page
+        # The worker ran its first jobs (they are due at once).
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline
+            and _hotline(
+                tmp_path / "var",
+                "shell",
+                "-c",
+                "from hotline.worker.models import ScheduledJob as J; "
+                "print(J.objects.filter(last_finished_at__isnull=False).count())",
+            ).stdout.strip()
+            != "2"
+        ):
+            time.sleep(0.5)
+
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "Hotline is serving on" in out and "hotline setup" in out
+        with pytest.raises(OSError):
+            _get(f"http://127.0.0.1:{port}/healthz")
+        # Nothing of the process group is left running.
+        time.sleep(0.5)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_worker_stops_on_sigterm(tmp_path: Path) -> None:
+    assert _hotline(tmp_path / "var", "migrate", "-v0").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "worker"],
+        env=_env(tmp_path / "var"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out
+    assert "worker stopped" in out
+
+
+def test_python_dash_m_and_the_console_script_agree(tmp_path: Path) -> None:
+    done = _hotline(tmp_path / "var", "help")
+    assert done.returncode == 0
+    for command in ("setup", "serve", "worker", "keys", "audit", "purge", "backup"):
+        assert command in done.stdout
