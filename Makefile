@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint install dev-install clean bench
+.PHONY: run test test-sqlite test-postgres lint install browser clean bench
 
 $(BIN)/hotline: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ $(VENV)/.test-deps: $(BIN)/hotline
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
 
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser build).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 install: $(BIN)/hotline
 
 run: $(BIN)/hotline
@@ -27,12 +33,12 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check hotline tests bench
 	$(BIN)/mypy hotline
 
-test-sqlite: $(VENV)/.test-deps
-	env -u DATABASE_URL $(BIN)/python -m pytest -q
+test-sqlite: $(VENV)/.test-deps browser
+	env -u DATABASE_URL HOTLINE_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/python -m pytest -q
 
-test-postgres: $(VENV)/.test-deps
+test-postgres: $(VENV)/.test-deps browser
 	@if $(BIN)/python -m hotline.testing.pgcheck "$(PG_URL)"; then \
-		DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest -q; \
+		DATABASE_URL="$(PG_URL)" HOTLINE_DATA_DIR=$(CURDIR)/var/test-postgres $(BIN)/python -m pytest -q; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL at $(PG_URL) is not reachable and CI=true: failing." >&2; exit 1; \
 	else \

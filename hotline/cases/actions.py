@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from hotline.accounts.models import User
 from hotline.audit import log as audit
-from hotline.cases.models import Answer, Applicant, Case, ChannelIdentity, Message, Note
+from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
 from hotline.core import codes, crypto
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
@@ -152,6 +152,7 @@ def do_open_case(
         )
         case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
         case.save(force_insert=True)
+        CaseNumber.objects.create(case=case)
         for name, value in answers.items():
             _put_answer(case, name, value, now)
         audit.record(
@@ -326,6 +327,7 @@ def do_shred_case(actor: Actor, case: Case) -> None:
         Answer.objects.filter(case=case).delete()
         Message.objects.filter(case=case).delete()
         Note.objects.filter(case=case).delete()
+        Receipt.objects.filter(case=case).delete()
         applicant = case.applicant
         day = case.created_at.replace(hour=0, minute=0, second=0, microsecond=0)
         case.sealed_private_key = None

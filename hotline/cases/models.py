@@ -100,6 +100,8 @@ class Message(models.Model):
     delivery_state = models.CharField(max_length=16, choices=_choices(DeliveryState))
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(db_index=True)
+    # Messages from a channel identity flagged as a probe or spam are kept but not shown in the queue.
+    quarantined = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at"]
@@ -116,3 +118,33 @@ class Note(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+
+
+class Attachment(models.Model):
+    """A file the applicant sent (photo, voice, document, location, contact), sealed whole.
+
+    ``kind`` and ``size`` are plaintext (for display and limits); the bytes and the description
+    (file name, MIME type, coordinates) are sealed to the case key.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=16)
+    size = models.PositiveIntegerField()
+    meta_sealed = models.BinaryField()
+    content_sealed = models.BinaryField()
+    created_at = models.DateTimeField()
+
+
+class Receipt(models.Model):
+    """The applicant's way back in, stored only as its keyed blind index."""
+
+    index = models.BinaryField(unique=True)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="receipts")
+    created_at = models.DateTimeField()
+
+
+class CaseNumber(models.Model):
+    """Short application numbers for staff ("application 1042"): the auto-increment id is the number."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="number")
