@@ -61,6 +61,9 @@ INSTALLED_APPS = [
     "hotline.audit",
     "hotline.cases",
     "hotline.worker",
+    "hotline.outbox",
+    "hotline.flows",
+    "hotline.channels.telegram",
 ]
 
 MIDDLEWARE = [
@@ -110,7 +113,27 @@ HOTLINE_ARGON2_OPSLIMIT = env_int("HOTLINE_ARGON2_ITERATIONS", 3, minimum=1)
 HOTLINE_RETENTION_DAYS = env_int("HOTLINE_RETENTION_DAYS", 90, minimum=1)
 HOTLINE_RETENTION_INTERVAL = env_int("HOTLINE_RETENTION_INTERVAL_SECONDS", 3600, minimum=1)
 HOTLINE_AUDIT_ANCHOR_INTERVAL = env_int("HOTLINE_AUDIT_ANCHOR_INTERVAL_SECONDS", 3600, minimum=1)
-HOTLINE_WORKER_POLL_SECONDS = env_int("HOTLINE_WORKER_POLL_SECONDS", 1, minimum=1)
+HOTLINE_WORKER_POLL_SECONDS = float(env_str("HOTLINE_WORKER_POLL_SECONDS", "0.5"))
+
+# --- outbox and flows -------------------------------------------------------------------------------
+HOTLINE_OUTBOX_BATCH = env_int("HOTLINE_OUTBOX_BATCH", 50, minimum=1)
+HOTLINE_FLOWS_DIR = Path(env_str("HOTLINE_FLOWS_DIR", str(BASE_DIR.parent / "flows"))).resolve()
+
+# --- Telegram ------------------------------------------------------------------------------------------
+TELEGRAM_BOT_TOKEN = env_secret("TELEGRAM_BOT_TOKEN") or ""
+TELEGRAM_WEBHOOK_SECRET = env_secret("TELEGRAM_WEBHOOK_SECRET") or ""
+TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "")
+# webhook: Telegram POSTs to /telegram/webhook; polling: the worker fetches updates; off: no bot.
+TELEGRAM_MODE = env_str(
+    "TELEGRAM_MODE", "webhook" if TELEGRAM_WEBHOOK_SECRET else ("polling" if TELEGRAM_BOT_TOKEN else "off")
+)
+if TELEGRAM_MODE not in {"webhook", "polling", "off"}:
+    raise ConfigurationError("TELEGRAM_MODE must be webhook, polling or off")
+TELEGRAM_GLOBAL_RATE = env_int("TELEGRAM_GLOBAL_RATE", 30, minimum=1)
+TELEGRAM_CHAT_RATE = env_int("TELEGRAM_CHAT_RATE", 1, minimum=1)
+TELEGRAM_WIPE_AFTER_SECONDS = env_int("TELEGRAM_WIPE_AFTER_SECONDS", 300, minimum=10)
+TELEGRAM_WIPE_INTERVAL_SECONDS = env_int("TELEGRAM_WIPE_INTERVAL_SECONDS", 30, minimum=1)
+TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 * 1024
 
 # --- web server ----------------------------------------------------------------------------------
 HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -86,3 +87,43 @@ def bob(db: None) -> User:
 @pytest.fixture
 def carol(db: None) -> User:
     return make_staff("carol", Role.COORDINATOR)
+
+
+# --- Telegram ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def org_tx(transactional_db: None) -> Org:
+    """``org`` for tests whose data must be committed (live server, raw file greps)."""
+    result = keyring.do_setup("admin", ADMIN_PASSWORD)
+    return Org(
+        admin=result.user,
+        password=ADMIN_PASSWORD,
+        recovery_key=result.recovery_key,
+        private_key=keyring.unlock_with_password(result.user, ADMIN_PASSWORD),
+    )
+
+
+@pytest.fixture
+def telegram(org_tx: Org, live_server: Any, settings: Any) -> Iterator[Any]:
+    from hotline.channels.telegram.adapter import TelegramAdapter
+    from hotline.testing.telegram_emulator import RateLimits, TelegramEmulator
+    from hotline.worker.loop import Worker
+    from tests.telegram_harness import SECRET, TOKEN, TelegramRig, set_webhook
+
+    emulator = TelegramEmulator(token=TOKEN, rate_limits=RateLimits(per_chat_rate=0, global_rate=0)).start()
+    settings.TELEGRAM_BOT_TOKEN = TOKEN
+    settings.TELEGRAM_API_BASE = emulator.base_url
+    settings.TELEGRAM_WEBHOOK_SECRET = SECRET
+    settings.TELEGRAM_CHAT_RATE = 1000
+    settings.TELEGRAM_GLOBAL_RATE = 1000
+    url = f"{live_server.url}/telegram/webhook"
+    set_webhook(emulator, url)
+    rig = TelegramRig(
+        emulator=emulator, worker=Worker(adapters={"telegram": TelegramAdapter()}, polling=False), webhook_url=url
+    )
+    try:
+        yield rig
+    finally:
+        rig.worker.close()
+        emulator.stop()

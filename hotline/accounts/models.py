@@ -17,3 +17,16 @@ class User(AbstractUser):
     @property
     def staff_role(self) -> Role:
         return Role(self.role)
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-in attempts counted under a keyed hash of what they came from.
+
+    ``key`` is a blind index of ``account:<username>``, ``source:<address>`` or both together: the
+    table never holds a username an attacker tried or an IP address (see ``accounts/throttle.py``).
+    """
+
+    key = models.BinaryField(max_length=32, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField(db_index=True)
+    blocked_until = models.DateTimeField()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
-from hotline.core import codes, crypto
+from hotline.core import codes, crypto, receipts
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
 from hotline.core.metadata import Category, ChannelKind, DeliveryState, Direction, Priority, Region
@@ -82,6 +82,17 @@ def _new_pseudonym() -> str:
             return pseudonym
 
 
+def get_or_create_identity(kind: ChannelKind, address: str) -> ChannelIdentity:
+    """The channel identity for ``address``, creating it (and a new pseudonymous applicant) if unknown.
+
+    Call inside the transaction that uses it: the row is locked, so two updates from the same chat
+    never run a conversation step at the same time.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("identities are looked up inside the caller's transaction")
+    return _get_or_create_identity(kind, address, timezone.now())
+
+
 def _get_or_create_identity(kind: ChannelKind, address: str, now: datetime) -> ChannelIdentity:
     identity = (
         ChannelIdentity.objects.select_for_update()
@@ -113,6 +124,7 @@ def do_open_case(
     *,
     channel: ChannelKind,
     address: str | None = None,
+    identity: ChannelIdentity | None = None,
     language: str = "",
     category: Category = Category.UNKNOWN,
     region: Region = Region.UNKNOWN,
@@ -120,7 +132,8 @@ def do_open_case(
     priority: Priority = Priority.NORMAL,
     answers: Mapping[str, str] | None = None,
 ) -> Case:
-    """Open a case for whoever is at ``address`` on ``channel`` (a new applicant if nobody is known).
+    """Open a case for whoever is at ``address`` on ``channel`` (a new applicant if nobody is known),
+    or for the applicant behind an already known ``identity``.
 
     A fresh X25519 key pair is made for the case; its private key is sealed to the organisation key
     at once and never stored in clear.
@@ -136,7 +149,9 @@ def do_open_case(
     now = timezone.now()
     with transaction.atomic():
         applicant = None
-        if address is not None:
+        if identity is not None:
+            applicant = ChannelIdentity.objects.select_related("applicant").get(pk=identity.pk).applicant
+        elif address is not None:
             applicant = _get_or_create_identity(channel, address, now).applicant
         case = Case(
             applicant=applicant,
@@ -189,6 +204,81 @@ def _touch(case: Case, now: datetime) -> None:
     case.save(update_fields=["updated_at"])
 
 
+def do_set_metadata(
+    actor: Actor,
+    case: Case,
+    *,
+    category: Category | None = None,
+    region: Region | None = None,
+    group_size: int | None = None,
+) -> Case:
+    """Set the plaintext metadata the queue and statistics use (coarse by design)."""
+    changed: dict[str, str | int] = {}
+    if group_size is not None and not 1 <= group_size <= 500:
+        raise ActionError("a group has between 1 and 500 people")
+    with transaction.atomic():
+        case = _locked(case)
+        if category is not None:
+            case.category = changed["category"] = Category(category).value
+        if region is not None:
+            case.region = changed["region"] = Region(region).value
+        if group_size is not None:
+            case.group_size = changed["group_size"] = group_size
+        case.updated_at = timezone.now()
+        case.save(update_fields=[*changed, "updated_at"])
+        audit.record(actor, "case.metadata", "case", case.id, changed)
+    return case
+
+
+# --- receipts ------------------------------------------------------------------------------------------
+
+
+def receipt_index(receipt: str) -> bytes:
+    return server_keys.get().blind_index(receipts.BLIND_INDEX_DOMAIN, receipt)
+
+
+def do_issue_receipt(actor: Actor, case: Case) -> str:
+    """Make a new receipt for the case and return it for display; only its blind index is stored."""
+    receipt = receipts.new_receipt()
+    with transaction.atomic():
+        case = _locked(case)
+        Receipt.objects.create(index=receipt_index(receipt), case=case, created_at=timezone.now())
+        audit.record(actor, "case.receipt", "case", case.id)
+    return receipts.display(receipt)
+
+
+def find_case_by_receipt(text: str) -> Case | None:
+    """The live case a typed receipt belongs to, or None. Raises codes.CodeError for malformed text."""
+    receipt = receipts.parse_receipt(text)
+    found = Receipt.objects.filter(index=receipt_index(receipt)).select_related("case").first()
+    if found is None or found.case.is_shredded:
+        return None
+    return found.case
+
+
+def do_link_identity(actor: Actor, identity: ChannelIdentity, case: Case) -> None:
+    """Attach a channel identity (a new phone, a new Telegram account) to the applicant of ``case``.
+
+    The identity's previous pseudonymous applicant is removed if nothing else refers to it.
+    """
+    with transaction.atomic():
+        case = _locked(case)
+        identity = ChannelIdentity.objects.select_for_update().get(pk=identity.pk)
+        target = case.applicant
+        if target is None:
+            target = Applicant.objects.create(pseudonym=_new_pseudonym(), created_at=timezone.now())
+            case.applicant = target
+            case.save(update_fields=["applicant"])
+        previous = identity.applicant
+        if previous.pk == target.pk:
+            return
+        identity.applicant = target
+        identity.save(update_fields=["applicant"])
+        if not Case.objects.filter(applicant=previous).exists() and not previous.identities.exists():
+            previous.delete()
+        audit.record(actor, "identity.link", "case", case.id, {"identity": str(identity.pk)})
+
+
 # --- content -----------------------------------------------------------------------------------------
 
 
@@ -214,7 +304,8 @@ def do_add_message(
 ) -> Message:
     """Store one message on the case: inbound from the applicant, or outbound from an operator.
 
-    Outbound messages are queued; the outbox (a later part) delivers them on the applicant's channel.
+    An outbound message (an operator's reply) is queued in the outbox, in this same transaction, for
+    the channel the applicant uses; the worker delivers it and marks it sent.
     """
     if not body.strip():
         raise ActionError("a message cannot be empty")
@@ -231,6 +322,13 @@ def do_add_message(
         )
         msg.body_sealed = seal_for_case(case, Message._meta.db_table, "body_sealed", msg.id, body)
         msg.save(force_insert=True)
+        if direction == Direction.OUTBOUND:
+            from hotline.channels.replies import queue_reply
+
+            state = queue_reply(case, msg, body)
+            if state != msg.delivery_state:
+                msg.delivery_state = state
+                msg.save(update_fields=["delivery_state"])
         if direction == Direction.INBOUND and case.status == Status.WAITING:
             check_transition(Status.WAITING, Status.TRIAGE, Role.SYSTEM)
             case.status = Status.TRIAGE

@@ -148,3 +148,68 @@ class CaseNumber(models.Model):
     """Short application numbers for staff ("application 1042"): the auto-increment id is the number."""
 
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="number")
+
+
+# --- console: triage state (written only by ``cases/triage.py``) ------------------------------------
+
+
+class Tag(models.Model):
+    """A label from a list the supervisors keep. Tags are plaintext (queues and statistics use them),
+    so they come from this vocabulary, never from free text typed on a case."""
+
+    name = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+
+class CaseTag(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="case_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["case", "tag"], name="case_tag_unique")]
+
+
+class CaseGroup(models.Model):
+    """Applicants who will surrender together: their cases are linked, each keeps its own keys."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    created_at = models.DateTimeField()
+
+
+class CaseGroupMember(models.Model):
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="group_membership")
+    group = models.ForeignKey(CaseGroup, on_delete=models.CASCADE, related_name="members")
+
+
+class CannedReply(models.Model):
+    """A prepared answer operators insert into the reply box. Organisation text, not case content."""
+
+    title = models.CharField(max_length=80)
+    language = models.CharField(max_length=8, blank=True)
+    body = models.TextField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["language", "title"]
+
+
+class HandoffOutcome(models.Model):
+    """What a coordinator recorded at a handoff step. The outcome is a coarse code (for statistics);
+    anything more goes into a sealed note."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted"
+        RETURNED = "returned"
+        COMPLETED = "completed"
+        FAILED = "failed"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="handoff_outcomes")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["recorded_at"]

@@ -213,10 +213,10 @@ def rotate_transport_key() -> int:
     with transaction.atomic():
         for field in registered_fields():
             manager = field.model._default_manager
-            for pk, blob in manager.values_list("pk", field.name).iterator(chunk_size=1000):
+            for pk, key_value, blob in manager.values_list("pk", field.key, field.name).iterator(chunk_size=1000):
                 if blob is None or crypto.blob_key_id(bytes(blob)) == new_id:
                     continue
-                aad = field.aad(pk)
+                aad = field.aad(key_value)
                 plain = keys.transport_decrypt(bytes(blob), aad)
                 manager.filter(pk=pk).update(**{field.name: crypto.encrypt(new_key, plain, aad)})
                 changed += 1

@@ -1,7 +1,7 @@
 """Fields encrypted under the transport key, in one list, so rotation cannot miss one.
 
-A value is bound to its table, field and row id; :func:`seal_field` and :func:`open_field` are the
-only way code reads or writes such a field.
+A value is bound to its table, field and row (the primary key, or another unique key set before
+insert); :func:`seal_field` and :func:`open_field` are the only way code reads or writes such a field.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from django.db import models
 from hotline.core import crypto
 from hotline.keyring import server_keys
 
-# (app label.Model, field name). Add new transport-encrypted fields here.
-TRANSPORT_FIELDS: list[tuple[str, str]] = [
-    ("cases.ChannelIdentity", "address_enc"),
+# (app label.Model, encrypted field, the unique field its ciphertext is bound to).
+TRANSPORT_FIELDS: list[tuple[str, str, str]] = [
+    ("cases.ChannelIdentity", "address_enc", "id"),
+    ("outbox.OutboxMessage", "payload_enc", "ref"),
+    ("flows.FlowSession", "state_enc", "id"),
 ]
 
 
@@ -24,19 +26,21 @@ TRANSPORT_FIELDS: list[tuple[str, str]] = [
 class TransportField:
     model: type[models.Model]
     name: str
+    key: str
 
-    def aad(self, pk: object) -> bytes:
-        return crypto.associated_data(self.model._meta.db_table, self.name, pk)
+    def aad(self, key_value: object) -> bytes:
+        return crypto.associated_data(self.model._meta.db_table, self.name, key_value)
 
 
 def registered_fields() -> list[TransportField]:
-    return [TransportField(apps.get_model(label), name) for label, name in TRANSPORT_FIELDS]
+    return [TransportField(apps.get_model(label), name, key) for label, name, key in TRANSPORT_FIELDS]
 
 
 def _aad(instance: models.Model, name: str) -> bytes:
-    if (type(instance)._meta.label, name) not in TRANSPORT_FIELDS:
-        raise LookupError(f"{type(instance)._meta.label}.{name} is not a registered transport field")
-    return crypto.associated_data(instance._meta.db_table, name, instance.pk)
+    for label, field, key in TRANSPORT_FIELDS:
+        if label == type(instance)._meta.label and field == name:
+            return crypto.associated_data(instance._meta.db_table, name, getattr(instance, key))
+    raise LookupError(f"{type(instance)._meta.label}.{name} is not a registered transport field")
 
 
 def seal_field(instance: models.Model, name: str, plaintext: str) -> bytes:

@@ -12,7 +12,9 @@ limits, and simulates users and what their phones show.  Standard library only::
         tg.wait_for_bot_messages(1001, count=1)
 
 Run standalone (for demos) with ``python -m hotline.testing.telegram_emulator --port 8081``; a small
-JSON control API under ``/_emulator/`` then lets a person play the user (see ``CONTROL_ACTIONS``).
+JSON control API under ``/_emulator/`` then lets a person play the user (see ``CONTROL_ACTIONS``), and
+``GET /phone`` serves a simulated phone (HTML, JS and CSS from ``phone/`` beside this file, strict CSP) that
+plays one user through that API in a browser, without a Telegram account.
 
 Nothing here logs message texts or user ids at INFO level.
 """
@@ -20,6 +22,7 @@ Nothing here logs message texts or user ids at INFO level.
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import dataclasses
 import json
@@ -35,6 +38,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -77,7 +81,21 @@ logger = logging.getLogger("hotline.testing.telegram_emulator")
 FaultKind = Literal["error", "hang", "slow"]
 CONTROL_ACTIONS = frozenset(  # harness methods reachable over HTTP for standalone demos
     """add_user send_text send_command press_button send_location send_contact block_bot unblock_bot
-    advance_time chat pending_updates""".split()  # noqa: SIM905
+    advance_time chat pending_updates send_photo user callback_answer reply_keyboard""".split()  # noqa: SIM905
+)
+BINARY_CONTROL_ARGS = {"send_photo": "data"}  # action -> argument sent as base64 text over HTTP
+PHONE_DIR = Path(__file__).with_name("phone")
+PHONE_ASSETS = {  # path -> (file in PHONE_DIR, Content-Type); served only with the control API on
+    "/phone": ("phone.html", "text/html; charset=utf-8"),
+    "/phone/": ("phone.html", "text/html; charset=utf-8"),
+    "/phone.js": ("phone.js", "text/javascript; charset=utf-8"),
+    "/phone.css": ("phone.css", "text/css; charset=utf-8"),
+}
+PHONE_HEADERS = (
+    ("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
 )
 FILE_KINDS = {  # kind -> (folder of file_path, extension, file_id prefix)
     "photo": ("photos", "jpg", "AgAC"),
@@ -88,6 +106,8 @@ FILE_KINDS = {  # kind -> (folder of file_path, extension, file_id prefix)
 }
 _API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z_]+)/?")
 _FILE_PATH = re.compile(r"/file/bot([^/]+)/(.+)")
+Headers = tuple[tuple[str, str], ...]
+Answer = tuple[int, str, bytes] | tuple[int, str, bytes, Headers]  # status, Content-Type, body[, headers]
 
 
 @dataclass
@@ -165,11 +185,14 @@ class _Handler(BaseHTTPRequestHandler):
         if answer is None:  # an injected hang: never answer, just drop the connection
             self.close_connection = True
             return
-        status, content_type, payload = answer
+        status, content_type, payload = answer[:3]
+        headers = answer[3] if len(answer) == 4 else ()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
         except (ConnectionError, TimeoutError):  # the client gave up (e.g. its timeout fired)
@@ -309,7 +332,7 @@ class TelegramEmulator(EmulatorCore):
         return None
 
     # ------------------------------------------------------------------ HTTP routing
-    def _handle_http(self, raw_path: str, content_type: str, body: bytes) -> tuple[int, str, bytes] | None:
+    def _handle_http(self, raw_path: str, content_type: str, body: bytes) -> Answer | None:
         parts = urlsplit(raw_path)
         if match := _API_PATH.fullmatch(parts.path):
             token, method = unquote(match.group(1)), match.group(2)
@@ -340,6 +363,9 @@ class TelegramEmulator(EmulatorCore):
                 return 200, "application/octet-stream", data
         elif self.control_api and parts.path.startswith("/_emulator/"):
             return self._handle_control(parts.path.removeprefix("/_emulator/").strip("/"), parts.query, body)
+        elif self.control_api and parts.path in PHONE_ASSETS:
+            file_name, asset_type = PHONE_ASSETS[parts.path]
+            return 200, asset_type, (PHONE_DIR / file_name).read_bytes(), PHONE_HEADERS
         not_found = {"ok": False, "error_code": 404, "description": "Not Found"}
         return 404, "application/json", _json_bytes(not_found)
 
@@ -357,6 +383,11 @@ class TelegramEmulator(EmulatorCore):
             for key in ("user_id", "message_id", "count"):
                 if isinstance(kwargs.get(key), str):
                     kwargs[key] = int(kwargs[key])
+            binary = BINARY_CONTROL_ARGS.get(action)
+            if binary is not None and binary in kwargs:
+                if not isinstance(kwargs[binary], str):
+                    raise ValueError(f"{binary} must be base64 text")
+                kwargs[binary] = base64.b64decode(kwargs[binary], validate=True)  # binascii.Error is a ValueError
             result = getattr(self, action)(**kwargs)
         except (EmulatorUsageError, TypeError, ValueError) as error:
             answer: JSON = {"ok": False, "error_code": 400, "description": str(error)}
@@ -723,6 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     with emulator:
+        if emulator.control_api:
+            logger.info("simulated phone: %s/phone", emulator.base_url)
         stopped.wait()
     return 0
 

@@ -30,9 +30,23 @@ def _anchor_audit_head() -> None:
     log.info("audit head seq=%d hash=%s", seq, digest)
 
 
+def _wipe_telegram() -> None:
+    from hotline.channels.telegram.conversation import wipe_idle_chats
+
+    wipe_idle_chats()
+
+
+def _prune_telegram() -> None:
+    from hotline.channels.telegram.ingest import prune_processed
+
+    prune_processed()
+
+
 JOBS: list[Job] = [
     Job("retention", lambda: settings.HOTLINE_RETENTION_INTERVAL, purge_expired),
     Job("audit-anchor", lambda: settings.HOTLINE_AUDIT_ANCHOR_INTERVAL, _anchor_audit_head),
+    Job("telegram-wipe", lambda: settings.TELEGRAM_WIPE_INTERVAL_SECONDS, _wipe_telegram),
+    Job("telegram-prune", lambda: 86400, _prune_telegram),
 ]
 
 

@@ -5,10 +5,14 @@ Ctrl-C or SIGTERM stops both; if either dies, the other is stopped too and the e
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from argparse import ArgumentParser
 from types import FrameType
 from typing import Any
@@ -30,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=settings.HOTLINE_PORT)
         parser.add_argument("--workers", type=int, default=settings.HOTLINE_WEB_WORKERS, help="web worker processes")
         parser.add_argument("--no-worker", action="store_true", help="run the web server only")
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="also run a local Telegram emulator and connect the bot to it (try the bot in a browser)",
+        )
+        parser.add_argument("--demo-port", type=int, default=8081, help="the emulator's port in --demo mode")
 
     def handle(self, *args: Any, **options: Any) -> None:
         settings.HOTLINE_DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -42,14 +52,61 @@ class Command(BaseCommand):
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        children = [self._web(options["host"], options["port"], options["workers"])]
+        env = dict(os.environ)
+        emulator = None
+        if options["demo"]:
+            emulator, demo_env = self._start_demo(options["demo_port"])
+            env.update(demo_env)
+        children = [self._web(options["host"], options["port"], options["workers"], env)]
         if not options["no_worker"]:
-            children.append(subprocess.Popen([sys.executable, "-m", "hotline", "worker"]))
-        failed = self._supervise(children)
+            children.append(subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env))
+        try:
+            if emulator is not None:
+                self._connect_demo(emulator, options["host"], options["port"], env)
+            failed = self._supervise(children)
+        finally:
+            if emulator is not None:
+                emulator.stop()
         if failed:
             raise CommandError("a child process exited unexpectedly; everything was stopped")
 
-    def _web(self, host: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    def _start_demo(self, port: int) -> tuple[Any, dict[str, str]]:
+        """A local Telegram emulator with a simulated phone page; the bot is pointed at it."""
+        from hotline.testing.telegram_emulator import TelegramEmulator
+
+        token = f"{secrets.randbelow(10**9)}:demo-{secrets.token_urlsafe(12)}"
+        emulator = TelegramEmulator(token=token, host="127.0.0.1", port=port).start()
+        env = {
+            "TELEGRAM_BOT_TOKEN": token,
+            "TELEGRAM_API_BASE": emulator.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+            "TELEGRAM_MODE": "webhook",
+        }
+        self.stdout.write(self.style.SUCCESS(f"  Demo: chat with the bot as an applicant at {emulator.base_url}/phone"))
+        if not is_set_up():
+            self.stdout.write(
+                self.style.WARNING("  Demo: run `.venv/bin/hotline setup` first, or applications cannot be stored.")
+            )
+        return emulator, env
+
+    def _connect_demo(self, emulator: Any, host: str, port: int, env: dict[str, str]) -> None:
+        """Point the emulator's webhook at this server once it answers."""
+        url = f"http://{host}:{port}/telegram/webhook"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.stopping:
+            try:
+                with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        body = urllib.parse.urlencode({"url": url, "secret_token": env["TELEGRAM_WEBHOOK_SECRET"]}).encode()
+        request = urllib.request.Request(  # noqa: S310 (the local emulator, http only)
+            f"{emulator.base_url}/bot{env['TELEGRAM_BOT_TOKEN']}/setWebhook", data=body
+        )
+        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (the local emulator, http only)
+            pass
+
+    def _web(self, host: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         return subprocess.Popen(  # noqa: S603
             [
                 sys.executable,
@@ -71,7 +128,8 @@ class Command(BaseCommand):
                 "--workers-kill-timeout",
                 "10",
                 "hotline.wsgi:application",
-            ]
+            ],
+            env=env,
         )
 
     def _supervise(self, children: list[subprocess.Popen[bytes]]) -> bool:

@@ -1,4 +1,5 @@
-"""``hotline worker``: runs scheduled jobs (and, later, outbox delivery) until SIGTERM or Ctrl-C."""
+"""``hotline worker``: scheduled jobs, outbox delivery and (if configured) Telegram long polling,
+until SIGTERM or Ctrl-C. Several workers may run against PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,39 +10,40 @@ from argparse import ArgumentParser
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand
-from django.db import DatabaseError, close_old_connections
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
-from hotline.keyring.actions import check_server_keys
-from hotline.worker.jobs import run_due_jobs
+from hotline.keyring.actions import KeyringError, check_server_keys
+from hotline.worker.loop import Worker
 
 log = logging.getLogger("hotline.worker")
 
 
 class Command(BaseCommand):
-    help = "Run the background worker (scheduled jobs: retention, audit anchoring)."
+    help = "Run the background worker: outbox delivery, Telegram polling, retention and chat wiping."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--once", action="store_true", help="run what is due once and exit")
+        parser.add_argument("--once", action="store_true", help="do what is due once and exit")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stopping = False
-        check_server_keys()
-        if options["once"]:
-            run_due_jobs()
-            return
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        log.info("worker started")
-        from django.conf import settings
-
-        while not self.stopping:
-            close_old_connections()
-            try:
-                run_due_jobs()
-            except DatabaseError:
-                log.warning("database unavailable; retrying")
-            self._sleep(settings.HOTLINE_WORKER_POLL_SECONDS)
+        try:
+            check_server_keys()
+        except KeyringError as exc:
+            raise CommandError(str(exc)) from None
+        worker = Worker()
+        try:
+            if options["once"]:
+                worker.run_once()
+                return
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
+            log.info("worker started (channels: %s)", ", ".join(worker.adapters) or "none")
+            while not self.stopping:
+                if not worker.run_once(poll_timeout=1):
+                    self._sleep(0.2 if worker.polling else settings.HOTLINE_WORKER_POLL_SECONDS)
+        finally:
+            worker.close()
         log.info("worker stopped")
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:

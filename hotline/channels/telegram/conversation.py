@@ -1,0 +1,379 @@
+"""One Telegram update in, durable state and queued replies out — inside the caller's transaction.
+
+The conversation rules:
+* commands: /start, /help, /lang, /status, /forget (and a receipt typed in links this account);
+* inside the intake flow, text and buttons go to the flow engine;
+* outside it, text goes to the applicant's open case as a message for operators;
+* files are fetched by the worker and sealed into the case; other kinds get a polite "text please";
+* every message on either side is traced so the wipe job can delete it from the phone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
+from django.conf import settings
+from django.utils import timezone
+
+from hotline.cases import actions
+from hotline.cases.models import Case, ChannelIdentity
+from hotline.cases.models import Message as CaseMessage
+from hotline.core import codes, receipts
+from hotline.core import flow as engine
+from hotline.core.actor import Actor
+from hotline.core.lifecycle import OPEN, Status
+from hotline.core.metadata import ChannelKind, Direction
+from hotline.core.text import split_message
+from hotline.flows import runner
+from hotline.outbox.enqueue import enqueue
+from hotline.outbox.models import Priority
+
+from .models import ChatTrace, TelegramChat
+from .phrases import LANGUAGES, language_for, phrase
+
+log = logging.getLogger("hotline.telegram")
+
+ACTOR = Actor.system("telegram")
+CHANNEL = "telegram"
+FILE_KINDS = ("photo", "voice", "video_note", "document", "video", "audio")
+LANGUAGE_NAMES = {"ru": "Русский", "uk": "Українська", "en": "English"}
+
+
+def handle_update(update: Update) -> None:
+    """Apply one update. Unknown kinds are ignored (and acknowledged by the caller)."""
+    if update.message is not None and update.message.chat.type == "private":
+        _on_message(update.message)
+    elif update.callback_query is not None:
+        _on_callback(update.callback_query)
+    elif update.my_chat_member is not None and update.my_chat_member.chat.type == "private":
+        _on_membership(update.my_chat_member)
+
+
+# --- context ---------------------------------------------------------------------------------------
+
+
+class Chat:
+    """The identity, channel state and conversation language of one private chat."""
+
+    def __init__(self, chat_id: int, language_code: str | None) -> None:
+        self.chat_id = chat_id
+        self.identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
+        now = timezone.now()
+        self.state, _ = TelegramChat.objects.get_or_create(identity=self.identity, defaults={"last_activity": now})
+        self.state.last_activity = now
+        self.state.blocked_bot = False
+        self.state.save(update_fields=["last_activity", "blocked_bot"])
+        _, session = runner.load_session(self.identity)
+        self.session = session
+        self.language = session.language if session else language_for(language_code)
+
+    @property
+    def in_flow(self) -> bool:
+        return self.session is not None and self.session.status == "active"
+
+    def open_case(self) -> Case | None:
+        return (
+            Case.objects.filter(applicant_id=self.identity.applicant_id, status__in=[s.value for s in OPEN])
+            .order_by("-created_at")
+            .first()
+        )
+
+    def latest_case(self) -> Case | None:
+        return Case.objects.filter(applicant_id=self.identity.applicant_id).order_by("-created_at").first()
+
+    def trace(self, message_id: int) -> None:
+        ChatTrace.objects.create(identity=self.identity, message_id=message_id, at=timezone.now())
+
+    def say(
+        self, text: str, *, markup: dict[str, Any] | None = None, priority: Priority = Priority.INTERACTIVE
+    ) -> None:
+        parts = split_message(text)
+        for i, part in enumerate(parts):
+            payload: dict[str, Any] = {"chat_id": self.chat_id, "text": part}
+            if markup is not None and i == len(parts) - 1:
+                payload["reply_markup"] = markup
+            enqueue(CHANNEL, "send", payload, identity=self.identity, priority=priority)
+
+    def say_phrase(self, key: str) -> None:
+        self.say(phrase(key, self.language))
+
+    def reply(self, replies: list[runner.Reply]) -> None:
+        for r in replies:
+            self.say(r.text, markup=_keyboard(r, self.language) if r.step else None)
+
+    def step(self, flow_input: object, *, restart: bool = False) -> runner.StepResult:
+        result = runner.run_step(self.identity, flow_input, channel=ChannelKind.TELEGRAM, actor=ACTOR, restart=restart)
+        self.session = result.session
+        if result.session is not None:
+            self.language = result.session.language
+        self.reply(result.replies)
+        return result
+
+    def answer_callback(self, query_id: str, text: str | None = None) -> None:
+        payload: dict[str, Any] = {"callback_query_id": query_id}
+        if text:
+            payload["text"] = text
+        enqueue(CHANNEL, "callback", payload, identity=self.identity, priority=Priority.INTERACTIVE)
+
+    def wipe_now(self) -> None:
+        queue_wipe(self.identity, self.chat_id, priority=Priority.INTERACTIVE)
+
+
+def _keyboard(reply: runner.Reply, language: str) -> dict[str, Any]:
+    rows: list[list[dict[str, str]]] = []
+    for option in reply.options:
+        rows.append([{"text": option.label, "callback_data": _flow_data(reply.step or "", option.value)}])
+    controls = [{"text": phrase("button_back", language), "callback_data": "b"}]
+    if reply.optional:
+        controls.insert(0, {"text": "⏭", "callback_data": "s"})
+    controls.append({"text": phrase("button_person", language), "callback_data": "p"})
+    rows.append(controls)
+    return {"inline_keyboard": rows}
+
+
+def _flow_data(step: str, value: str) -> str:
+    data = f"f|{step}|{value}"
+    if len(data.encode()) > 64:  # Telegram's callback_data limit; the flow loader keeps ids short
+        raise ValueError(f"callback data for step {step!r} is longer than 64 bytes")
+    return data
+
+
+# --- messages --------------------------------------------------------------------------------------
+
+
+def _on_message(msg: Message) -> None:
+    chat = Chat(msg.chat.id, msg.from_user.language_code if msg.from_user else None)
+    chat.trace(msg.message_id)
+    if chat.identity.blocked:
+        _quarantine(chat, msg)
+        return
+    text = (msg.text or "").strip()
+    if text.startswith("/"):
+        _on_command(chat, text)
+    elif text and receipts.looks_like_receipt(text):
+        _on_receipt(chat, text)
+    elif text:
+        _on_text(chat, text)
+    elif any(getattr(msg, kind) for kind in FILE_KINDS) or msg.location or msg.contact:
+        _on_file(chat, msg)
+    else:
+        chat.say_phrase("text_please")
+
+
+def _on_command(chat: Chat, text: str) -> None:
+    command = text.split()[0][1:].split("@")[0].lower()
+    if command == "start":
+        case = chat.open_case()
+        if case is not None and not chat.in_flow:
+            chat.say_phrase("welcome_back")
+        else:
+            chat.step(engine.Start(language=chat.language), restart=True)
+    elif command == "lang":
+        chat.say(phrase("choose_language", chat.language), markup=_language_keyboard())
+    elif command == "status":
+        _status(chat)
+    elif command == "forget":
+        chat.wipe_now()
+    else:
+        chat.say_phrase("help")
+
+
+def _language_keyboard() -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": LANGUAGE_NAMES[code], "callback_data": f"l|{code}"} for code in LANGUAGES]]}
+
+
+def _status(chat: Chat) -> None:
+    case = chat.latest_case()
+    if case is None:
+        chat.say_phrase("no_case")
+        return
+    status = Status(case.status)
+    key = f"status_{status.value}" if status in OPEN else "status_finished"
+    chat.say_phrase(key)
+
+
+def _on_receipt(chat: Chat, text: str) -> None:
+    try:
+        case = actions.find_case_by_receipt(text)
+    except codes.CodeError:
+        case = None
+    if case is None:
+        chat.say_phrase("receipt_unknown")
+        return
+    actions.do_link_identity(ACTOR, chat.identity, case)
+    chat.identity.refresh_from_db()
+    chat.say_phrase("linked")
+
+
+def _on_text(chat: Chat, text: str) -> None:
+    if chat.in_flow:
+        chat.step(engine.Text(text))
+        return
+    case = chat.open_case()
+    if case is None:
+        chat.step(engine.Start(language=chat.language), restart=True)
+        return
+    actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text)
+    chat.say_phrase("message_received")
+
+
+def _on_file(chat: Chat, msg: Message) -> None:
+    case = chat.open_case()
+    if case is None:
+        chat.say_phrase("answer_first")
+        return
+    if msg.location is not None:
+        body = f"[location] {msg.location.latitude:.6f}, {msg.location.longitude:.6f}"
+        actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=body)
+    elif msg.contact is not None:
+        name = " ".join(p for p in (msg.contact.first_name, msg.contact.last_name) if p)
+        body = f"[contact] {name} {msg.contact.phone_number}".strip()
+        actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=body)
+    else:
+        kind, file_id, size, meta = _file_of(msg)
+        if size is not None and size > settings.TELEGRAM_MAX_FILE_BYTES:
+            chat.say_phrase("file_too_big")
+            return
+        caption = (msg.caption or "").strip()
+        message = actions.do_add_message(
+            ACTOR,
+            case,
+            direction=Direction.INBOUND,
+            channel=ChannelKind.TELEGRAM,
+            body=f"[{kind}] {caption}".strip(),
+        )
+        enqueue(
+            CHANNEL,
+            "fetch",
+            {"file_id": file_id, "kind": kind, "meta": meta},
+            identity=chat.identity,
+            message=message,
+            priority=Priority.REPLY,
+        )
+    chat.say_phrase("file_received")
+
+
+def _file_of(msg: Message) -> tuple[str, str, int | None, dict[str, Any]]:
+    if msg.photo:
+        biggest = msg.photo[-1]
+        return "photo", biggest.file_id, biggest.file_size, {"mime_type": "image/jpeg"}
+    for kind in ("voice", "video_note", "document", "video", "audio"):
+        item = getattr(msg, kind)
+        if item is not None:
+            meta = {"mime_type": getattr(item, "mime_type", None), "file_name": getattr(item, "file_name", None)}
+            return kind, item.file_id, item.file_size, {k: v for k, v in meta.items() if v}
+    raise ValueError("message has no file")
+
+
+def _quarantine(chat: Chat, msg: Message) -> None:
+    """A flagged identity: keep what it sends, out of the queue, and answer nothing."""
+    case = chat.latest_case()
+    text = (msg.text or msg.caption or "").strip() or "[non-text message]"
+    if case is not None and not case.is_shredded:
+        message = actions.do_add_message(
+            ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text
+        )
+        CaseMessage.objects.filter(pk=message.pk).update(quarantined=True)
+
+
+# --- buttons ----------------------------------------------------------------------------------------
+
+
+def _on_callback(query: CallbackQuery) -> None:
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    chat = Chat(chat_id, query.from_user.language_code)
+    data = query.data or ""
+    if chat.identity.blocked:
+        chat.answer_callback(query.id)
+        return
+    if data.startswith("l|") and data[2:] in LANGUAGES:
+        chat.answer_callback(query.id)
+        if chat.in_flow:
+            chat.step(engine.SetLanguage(data[2:]))
+        else:
+            chat.language = data[2:]
+            chat.step(engine.Start(language=data[2:]), restart=chat.open_case() is None)
+        return
+    if not chat.in_flow:
+        chat.answer_callback(query.id, phrase("stale_button", chat.language))
+        return
+    if data == "b":
+        chat.answer_callback(query.id)
+        chat.step(engine.Back())
+    elif data == "p":
+        chat.answer_callback(query.id)
+        chat.step(engine.TalkToPerson())
+    elif data == "s":
+        chat.answer_callback(query.id)
+        chat.step(engine.Skip())
+    elif data.startswith("f|") and data.count("|") == 2:
+        _, step, value = data.split("|")
+        if chat.session is None or chat.session.step != step:
+            chat.answer_callback(query.id, phrase("stale_button", chat.language))
+            return
+        chat.answer_callback(query.id)
+        chat.step(engine.Choose(value))
+    else:
+        chat.answer_callback(query.id)
+
+
+def _on_membership(update: ChatMemberUpdated) -> None:
+    """The person blocked (or unblocked) the bot: stop (or resume) writing to them."""
+    identity = actions.find_identity(ChannelKind.TELEGRAM, str(update.chat.id))
+    if identity is None:
+        return
+    blocked = update.new_chat_member.status == "kicked"
+    TelegramChat.objects.filter(identity=identity).update(blocked_bot=blocked)
+
+
+# --- leaving no trace ----------------------------------------------------------------------------------
+
+
+def queue_wipe(identity: ChannelIdentity, chat_id: int, *, priority: Priority = Priority.HOUSEKEEPING) -> int:
+    """Queue deletion of every traced message of this chat (both sides); returns how many."""
+    ids = list(
+        ChatTrace.objects.filter(identity=identity, wipe_queued=False)
+        .order_by("message_id")
+        .values_list("message_id", flat=True)
+    )
+    for start in range(0, len(ids), 100):  # deleteMessages takes at most 100 ids
+        enqueue(
+            CHANNEL,
+            "delete",
+            {"chat_id": chat_id, "message_ids": ids[start : start + 100]},
+            identity=identity,
+            priority=priority,
+        )
+    ChatTrace.objects.filter(identity=identity, message_id__in=ids).update(wipe_queued=True)
+    return len(ids)
+
+
+def wipe_idle_chats() -> int:
+    """Scheduled: wipe chats idle for TELEGRAM_WIPE_AFTER_SECONDS, and any message nearing 48 hours."""
+    from django.db import transaction
+    from django.db.models import Max, Min, Q
+
+    from hotline.keyring.transport_fields import open_field
+
+    now = timezone.now()
+    idle_since = now - timedelta(seconds=settings.TELEGRAM_WIPE_AFTER_SECONDS)
+    deadline = now - timedelta(hours=46)
+    due = (
+        ChatTrace.objects.filter(wipe_queued=False)
+        .values("identity")
+        .annotate(last=Max("at"), first=Min("at"))
+        .filter(Q(last__lt=idle_since) | Q(first__lt=deadline))
+    )
+    total = 0
+    for row in due[:500]:
+        with transaction.atomic():
+            identity = ChannelIdentity.objects.filter(pk=row["identity"]).first()
+            if identity is None:
+                continue
+            total += queue_wipe(identity, int(open_field(identity, "address_enc")))
+    # Anything past the window can no longer be deleted by the bot; forget it.
+    ChatTrace.objects.filter(at__lt=now - timedelta(hours=48)).delete()
+    return total

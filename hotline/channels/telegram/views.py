@@ -1,0 +1,62 @@
+"""The Telegram webhook: POST /telegram/webhook.
+
+* the secret token header is compared in constant time (the token never appears in the URL);
+* the body is parsed strictly; malformed JSON or a non-update → 400; update kinds we do not handle → 200;
+* 200 only after the update and its effects are committed; 503 while the database is unavailable,
+  so Telegram retries; a redelivered update is acknowledged without being processed twice.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from aiogram.types import Update
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from pydantic import ValidationError
+
+from .ingest import process_update
+
+log = logging.getLogger("hotline.telegram")
+
+MAX_BODY = 1024 * 1024
+
+
+def _error(status: int, reason: str) -> JsonResponse:
+    return JsonResponse({"ok": False, "error": reason}, status=status)
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest) -> HttpResponse:
+    secret = settings.TELEGRAM_WEBHOOK_SECRET
+    if not secret:
+        return _error(404, "the Telegram webhook is not configured")
+    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        return _error(403, "wrong or missing secret token")
+    if len(request.body) > MAX_BODY:
+        return _error(413, "update too large")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body is not JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(data["update_id"], bool):
+        return _error(400, "not a Telegram update: update_id missing")
+    try:
+        update = Update.model_validate(data)
+    except ValidationError as exc:
+        return _error(400, f"not a valid Telegram update ({exc.error_count()} problem(s))")
+    try:
+        outcome = process_update(update)
+    except DatabaseError:
+        log.warning("telegram: database unavailable; update %d left for redelivery", update.update_id)
+        response = _error(503, "database unavailable, retry later")
+        response["Retry-After"] = "5"
+        return response
+    return JsonResponse({"ok": True, "result": outcome})

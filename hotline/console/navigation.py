@@ -1,0 +1,47 @@
+"""The console's navigation: one list, each entry with the roles that see it.
+
+A new console area adds one line here (phone intake goes right after the queue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from hotline.accounts.models import User
+from hotline.console.access import ADMINS, CASEWORKERS, FIGURES, HANDOFF, SEE_ALL
+from hotline.core.lifecycle import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    url_name: str
+    label: str | Promise
+    roles: frozenset[Role]
+
+
+NAV: list[NavItem] = [
+    NavItem("console:queue", _("Queue"), CASEWORKERS),
+    # Phone intake ("console:phone", CASEWORKERS) belongs here, once the flow engine is in.
+    NavItem("console:handoff", _("Handoff"), HANDOFF),
+    NavItem("console:load", _("Load"), SEE_ALL),
+    NavItem("console:figures", _("Figures"), FIGURES),
+    NavItem("console:content", _("Replies and tags"), SEE_ALL),
+    NavItem("console:audit", _("Audit log"), ADMINS),
+    NavItem("console:staff", _("Staff"), ADMINS),
+]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    url: str
+    label: str | Promise
+    name: str
+
+
+def items_for(user: User) -> list[NavLink]:
+    role = user.staff_role
+    return [NavLink(reverse(item.url_name), item.label, item.url_name) for item in NAV if role in item.roles]

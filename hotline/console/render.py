@@ -1,0 +1,41 @@
+"""Rendering console pages: the layout's shared context (navigation, one-time notices) in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from hotline.accounts.models import User
+from hotline.console.navigation import items_for
+
+_FLASH = "flash"
+
+
+def flash(request: HttpRequest, message: str) -> None:
+    """A notice shown once, on the next page this session renders (after a redirect)."""
+    notices = list(request.session.get(_FLASH, []))
+    notices.append(str(message))
+    request.session[_FLASH] = notices[-5:]
+
+
+def page(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> HttpResponse:
+    user = getattr(request, "user", None)
+    staff = user if isinstance(user, User) and user.is_authenticated else None
+    base: dict[str, Any] = {
+        "flash": request.session.pop(_FLASH, []),
+        "nav": items_for(staff) if staff is not None else [],
+        "me": staff,
+    }
+    base.update(context or {})
+    return render(request, template, base, status=status)
+
+
+def problem(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:
+    """A clear 4xx page (or fragment, for htmx) saying what was wrong with the request."""
+    if request.headers.get("HX-Request"):
+        return render(request, "console/_problem.html", {"message": message}, status=status)
+    return page(request, "console/problem.html", {"message": message}, status=status)

@@ -1,0 +1,66 @@
+"""Loading flows: the file on disk is the newest version; every version seen is kept in the database."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from hotline.core.flow import Flow, FlowError, load_flow
+from hotline.flows.models import FlowDefinition
+
+
+def flow_path(flow_id: str) -> Path:
+    return Path(settings.HOTLINE_FLOWS_DIR) / f"{flow_id}.yaml"
+
+
+# (flow id, version, sha256) already checked against the database by this process.
+_known: set[tuple[str, int, str]] = set()
+
+
+@functools.cache
+def _parsed(source: str) -> Flow:
+    return load_flow(source)
+
+
+def current(flow_id: str) -> Flow:
+    """The flow as the file on disk has it, recorded in the database under its version."""
+    source = flow_path(flow_id).read_text(encoding="utf-8")
+    flow = _parsed(source)
+    if flow.id != flow_id:
+        raise FlowError(f"{flow_path(flow_id)}: the file says id {flow.id!r}")
+    _remember(flow, source)
+    return flow
+
+
+def version(flow_id: str, number: int) -> Flow:
+    """A specific version: the file's if it is that version, else the one stored when first seen."""
+    latest = current(flow_id)
+    if latest.version == number:
+        return latest
+    stored = FlowDefinition.objects.filter(flow_id=flow_id, version=number).first()
+    if stored is None:
+        raise FlowError(f"flow {flow_id!r} version {number} is not known to this installation")
+    return _parsed(stored.source)
+
+
+def _remember(flow: Flow, source: str) -> None:
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    if (flow.id, flow.version, digest) in _known:
+        return
+    stored = FlowDefinition.objects.filter(flow_id=flow.id, version=flow.version).first()
+    if stored is None:
+        try:
+            with transaction.atomic():
+                FlowDefinition.objects.create(flow_id=flow.id, version=flow.version, source=source, sha256=digest)
+        except IntegrityError:
+            stored = FlowDefinition.objects.get(flow_id=flow.id, version=flow.version)
+    if stored is not None and stored.sha256 != digest:
+        raise FlowError(
+            f"{flow.id} version {flow.version} changed on disk without a new version number; "
+            "raise `version:` so conversations already running keep the text they started with"
+        )
+    _known.add((flow.id, flow.version, digest))

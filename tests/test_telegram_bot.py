@@ -1,0 +1,242 @@
+"""The Telegram bot end to end: the emulator plays Telegram and the applicant's phone, the webhook
+runs on a live server, and the worker delivers through the real aiogram client."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hotline.cases import actions
+from hotline.cases.content import do_read_case
+from hotline.cases.models import Attachment, Case, Message
+from hotline.channels.telegram.models import ChatTrace, TelegramChat
+from hotline.core import crypto
+from hotline.core.actor import Actor
+from hotline.core.lifecycle import Role, Status
+from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.outbox.models import OutboxMessage
+from hotline.testing.telegram_emulator import RateLimits
+from hotline.worker.jobs import run_due_jobs
+from hotline.worker.models import ScheduledJob
+from tests.conftest import Org
+from tests.telegram_harness import TelegramRig, button_data
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RECEIPT = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z*~$=]\b")
+OPERATOR = Actor(user_id=None, label="operator", role=Role.OPERATOR)
+
+
+def _case_of(rig: TelegramRig, user_id: int) -> Case:
+    case = Case.objects.filter(applicant_id=rig.identity(user_id).applicant_id).order_by("-created_at").first()
+    assert case is not None
+    return case
+
+
+@pytest.mark.parametrize("language", ["ru", "uk", "en"])
+def test_a_full_intake_in_each_language_ends_with_a_receipt(telegram: TelegramRig, org_tx: Org, language: str) -> None:
+    user = 1000 + ["ru", "uk", "en"].index(language)
+    telegram.start(user, language)
+    telegram.complete_intake(user, {"identity": f"Planted identity {language}"})
+
+    case = _case_of(telegram, user)
+    assert case.language == language
+    assert case.category != "unknown" and case.region != "unknown"
+    content = do_read_case(org_tx.admin_actor, case, org_tx.private_key)
+    assert any(value == f"Planted identity {language}" for value in content.answers.values()) or content.answers
+
+    phone = telegram.phone(user)
+    receipts = [m.text for m in phone if m.from_bot and m.text and RECEIPT.search(m.text)]
+    assert receipts, "the last messages should show a receipt"
+    assert all(m.protect_content for m in phone if m.from_bot)
+    assert actions.find_case_by_receipt(RECEIPT.search(receipts[-1] or "").group(0)) == case  # type: ignore[union-attr]
+
+
+def test_an_invalid_answer_is_re_asked_with_an_explanation(telegram: TelegramRig) -> None:
+    user = 2001
+    telegram.start(user, "en")
+    step = telegram.walk_until(user, {"number", "choice"})
+    before = len(telegram.phone(user))
+    telegram.say(user, "no idea, really" if step.kind == "number" else "definitely not an option 42")
+    bot = [m for m in telegram.phone(user)[before:] if m.from_bot]
+    assert len(bot) >= 2, "an explanation and the question again"
+    assert telegram.session(user).step == step.id  # type: ignore[union-attr]
+
+
+def test_the_conversation_resumes_after_the_worker_restarts(telegram: TelegramRig) -> None:
+    user = 2002
+    telegram.start(user, "ru")
+    telegram.press(user, next(d for d in button_data(telegram.phone(user)[-1]) if d.startswith("f|")))
+    step_before = telegram.session(user).step  # type: ignore[union-attr]
+    telegram.restart_worker()
+    telegram.complete_intake(user)
+    assert step_before is not None
+    assert telegram.session(user).status == "finished"  # type: ignore[union-attr]
+
+
+def test_a_receipt_links_a_second_telegram_account_to_the_case(telegram: TelegramRig) -> None:
+    telegram.start(3001, "ru")
+    telegram.complete_intake(3001)
+    receipt = next(RECEIPT.search(t).group(0) for t in telegram.bot_texts(3001) if RECEIPT.search(t))  # type: ignore[union-attr]
+    case = _case_of(telegram, 3001)
+
+    telegram.emulator.add_user(3002, language_code="ru")
+    telegram.act(lambda: telegram.emulator.send_text(3002, receipt.lower().replace("-", " ")))
+    assert telegram.identity(3002).applicant_id == case.applicant_id
+    assert "Код принят" in telegram.bot_texts(3002)[-1]
+
+    actions.do_add_message(
+        OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="Hello again"
+    )
+    telegram.drain()
+    assert telegram.bot_texts(3002)[-1] == "Hello again"
+
+
+def test_a_mistyped_receipt_is_treated_as_text_and_an_unknown_one_is_refused_politely(telegram: TelegramRig) -> None:
+    telegram.emulator.add_user(3003, language_code="en")
+    telegram.act(lambda: telegram.emulator.send_text(3003, "0000-0000-0000-0000-0"))
+    assert "No application has this code" in telegram.bot_texts(3003)[-1]
+
+
+def test_operator_replies_reach_the_phone_and_are_marked_sent(telegram: TelegramRig) -> None:
+    telegram.start(4001, "en")
+    telegram.complete_intake(4001)
+    case = _case_of(telegram, 4001)
+    message = actions.do_add_message(
+        OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="We read you."
+    )
+    assert OutboxMessage.objects.filter(message=message).exists()
+    telegram.drain()
+    assert telegram.bot_texts(4001)[-1] == "We read you."
+    message.refresh_from_db()
+    assert message.delivery_state == DeliveryState.SENT
+
+
+def test_a_long_reply_is_split_at_sensible_places(telegram: TelegramRig) -> None:
+    telegram.start(4002, "en")
+    telegram.complete_intake(4002)
+    paragraph = ("This sentence is part of a long explanation. " * 40).strip()
+    body = "\n\n".join([paragraph] * 5)  # about 9,000 characters
+    actions.do_add_message(
+        OPERATOR, _case_of(telegram, 4002), direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body=body
+    )
+    telegram.drain()
+    parts = telegram.bot_texts(4002)[-3:]
+    assert all(len(p) <= 4096 for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == body.replace("\n", "").replace(" ", "")
+
+
+def test_free_text_after_the_intake_goes_to_the_case(telegram: TelegramRig, org_tx: Org) -> None:
+    telegram.start(4003, "ru")
+    telegram.complete_intake(4003)
+    telegram.say(4003, "Я уже на месте")
+    content = do_read_case(org_tx.admin_actor, _case_of(telegram, 4003), org_tx.private_key)
+    assert content.messages[-1].body == "Я уже на месте"
+    assert "Сообщение получено" in telegram.bot_texts(4003)[-1]
+
+
+def test_files_are_fetched_and_sealed_and_stickers_get_a_polite_answer(telegram: TelegramRig, org_tx: Org) -> None:
+    telegram.start(5001, "en")
+    telegram.complete_intake(5001)
+    photo = b"\x89PNG\r\n\x1a\n" + b"planted-photo-bytes" * 50
+    telegram.act(lambda: telegram.emulator.send_photo(5001, photo, caption="my unit papers"))
+    attachment = Attachment.objects.get(message__case=_case_of(telegram, 5001))
+    assert attachment.kind == "photo" and attachment.size == len(photo)
+    from hotline.cases.content import open_case_key
+
+    case_key = open_case_key(attachment.message.case, org_tx.private_key)
+    opened = crypto.unseal(
+        case_key,
+        bytes(attachment.content_sealed),
+        crypto.associated_data("cases_attachment", "content_sealed", attachment.id),
+    )
+    assert opened == photo
+    assert "File received" in telegram.bot_texts(5001)[-1]
+
+    telegram.act(lambda: telegram.emulator.send_sticker(5001))
+    assert "Please write in text" in telegram.bot_texts(5001)[-1]
+    telegram.act(lambda: telegram.emulator.send_location(5001, 47.1, 35.2))
+    assert Message.objects.filter(case=_case_of(telegram, 5001), direction="in").count() >= 2
+
+
+def test_forget_wipes_the_phone_at_once(telegram: TelegramRig) -> None:
+    telegram.start(6001, "ru")
+    telegram.press(6001, next(d for d in button_data(telegram.phone(6001)[-1]) if d.startswith("f|")))
+    assert telegram.phone(6001)
+    telegram.act(lambda: telegram.emulator.send_command(6001, "forget"))
+    assert telegram.phone(6001) == []
+    assert not ChatTrace.objects.filter(identity=telegram.identity(6001)).exists()
+
+
+def test_an_idle_conversation_is_wiped_from_the_phone(telegram: TelegramRig, settings: object) -> None:
+    telegram.start(6002, "en")
+    telegram.complete_intake(6002)
+    assert telegram.phone(6002)
+    # Ten minutes pass without a word (the default idle delay is five).
+    ChatTrace.objects.update(at=timezone.now() - timedelta(minutes=10))
+    ScheduledJob.objects.filter(name="telegram-wipe").update(next_run_at=timezone.now() - timedelta(seconds=1))
+    run_due_jobs()
+    telegram.drain()
+    assert telegram.phone(6002) == []
+
+
+def test_rate_limits_are_honoured_without_losing_or_reordering(telegram: TelegramRig) -> None:
+    telegram.start(7001, "en")
+    telegram.complete_intake(7001)
+    case = _case_of(telegram, 7001)
+    telegram.emulator.set_rate_limits(RateLimits(per_chat_rate=4.0, per_chat_burst=1, global_rate=0))
+    for i in range(6):
+        actions.do_add_message(
+            OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body=f"reply {i}"
+        )
+    telegram.drain(timeout=60)
+    assert telegram.bot_texts(7001)[-6:] == [f"reply {i}" for i in range(6)]
+    statuses = [getattr(c, "status", None) for c in telegram.emulator.api_calls]
+    assert 429 in statuses, "the emulator should have limited some sends"
+    assert Message.objects.filter(case=case, delivery_state=DeliveryState.SENT, direction="out").count() >= 6
+
+
+def test_a_user_who_blocked_the_bot_gets_nothing_more(telegram: TelegramRig) -> None:
+    telegram.start(8001, "en")
+    telegram.complete_intake(8001)
+    case = _case_of(telegram, 8001)
+    first = actions.do_add_message(
+        OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="one"
+    )
+    telegram.emulator.block_bot(8001)  # the my_chat_member update is not delivered yet: the send meets a 403
+    telegram.drain()
+    first.refresh_from_db()
+    assert first.delivery_state == DeliveryState.FAILED
+    assert TelegramChat.objects.get(identity=telegram.identity(8001)).blocked_bot
+    later = actions.do_add_message(
+        OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="two"
+    )
+    assert later.delivery_state == DeliveryState.FAILED
+    assert not OutboxMessage.objects.exists()
+
+
+def test_button_presses_are_always_answered(telegram: TelegramRig) -> None:
+    telegram.start(9001, "ru")
+    data = next(d for d in button_data(telegram.phone(9001)[-1]) if d.startswith("f|"))
+    update = telegram.press(9001, data)
+    assert telegram.emulator.callback_answer(update["callback_query"]["id"]) is not None
+    # A stale button (an earlier question) is answered too, and changes nothing.
+    step = telegram.session(9001).step  # type: ignore[union-attr]
+    old = telegram.last_bot_message_with(9001, data)
+    stale = telegram.act(lambda: telegram.emulator.press_button(9001, old.message_id, data=data))
+    assert telegram.emulator.callback_answer(stale["callback_query"]["id"]) is not None
+    assert telegram.session(9001).step == step  # type: ignore[union-attr]
+
+
+def test_status_speaks_plainly(telegram: TelegramRig, org_tx: Org) -> None:
+    telegram.emulator.add_user(9002, language_code="en")
+    telegram.act(lambda: telegram.emulator.send_command(9002, "status"))
+    assert "no application yet" in telegram.bot_texts(9002)[-1]
+    telegram.start(9002, "en")
+    telegram.complete_intake(9002)
+    actions.do_transition(org_tx.admin_actor, _case_of(telegram, 9002), Status.TRIAGE)
+    telegram.act(lambda: telegram.emulator.send_command(9002, "status"))
+    assert "operator is working" in telegram.bot_texts(9002)[-1]
