@@ -64,16 +64,20 @@ INSTALLED_APPS = [
     "hotline.outbox",
     "hotline.flows",
     "hotline.channels.telegram",
+    "hotline.console",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hotline.console.middleware.StaticFilesMiddleware",
+    "hotline.console.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "hotline.accounts.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -160,6 +164,22 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
+
+# --- console (docs/configuration.md, "Console") ----------------------------------------------------
+LOGIN_URL = "accounts:login"
+CSRF_FAILURE_VIEW = "hotline.console.errors.csrf_failure"
+# Staff sessions end when the browser closes, after HOTLINE_SESSION_MAX_HOURS at the latest, and
+# after HOTLINE_CONSOLE_IDLE_MINUTES without activity (background refreshes do not count).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_AGE = env_int("HOTLINE_SESSION_MAX_HOURS", 12, minimum=1) * 3600
+HOTLINE_CONSOLE_IDLE_MINUTES = env_int("HOTLINE_CONSOLE_IDLE_MINUTES", 30, minimum=1)
+# Behind a reverse proxy, sign-in throttling needs the client address the proxy saw (rightmost
+# X-Forwarded-For entry). Only a keyed hash of it is ever stored.
+HOTLINE_TRUST_X_FORWARDED_FOR = env_bool("HOTLINE_TRUST_X_FORWARDED_FOR", False)
+# django-otp's own per-device lockout grows without bound; accounts/throttle.py throttles instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_TOTP_ISSUER = env_str("HOTLINE_TOTP_ISSUER", "Hotline")
+WHITENOISE_USE_FINDERS = True
 
 # --- logging: no personal data, no IP addresses ----------------------------------------------------
 LOGGING = {

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from hotline import views
 from hotline.channels.telegram.views import webhook as telegram_webhook
@@ -6,5 +6,8 @@ from hotline.channels.telegram.views import webhook as telegram_webhook
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("ping", views.ping, name="ping"),
     path("telegram/webhook", telegram_webhook, name="telegram-webhook"),
+    path("accounts/", include("hotline.accounts.urls")),
+    path("console/", include("hotline.console.urls")),
 ]

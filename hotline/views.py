@@ -16,6 +16,12 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+def ping(request: HttpRequest) -> HttpResponse:
+    """Liveness without touching the database (also the bare-HTTP baseline of the benchmarks)."""
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """200 when the database answers, 503 otherwise (for load balancers and `hotline serve`)."""
     try:

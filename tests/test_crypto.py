@@ -125,3 +125,32 @@ def test_any_single_mistyped_character_is_caught(data: st.DataObject) -> None:
 
 def test_recovery_key_has_at_least_256_bits() -> None:
     assert len(codes.to_bytes(codes.new_recovery_key())) >= 32
+
+
+def test_receipts_carry_80_bits_in_the_dictation_alphabet_and_survive_retyping() -> None:
+    from hotline.core import receipts
+
+    receipt = receipts.new_receipt()
+    assert len(receipt) == 17 and set(receipt) <= set(codes.ALPHABET)
+    assert len(codes.to_bytes(receipt)) == 10  # 16 digits x 5 bits = 80 bits
+    shown = receipts.display(receipt)
+    assert receipts.parse_receipt(f"  {shown.lower().replace('-', ' ').replace('0', 'o')} ") == receipt
+    assert not receipts.looks_like_receipt("hello, I want to surrender")
+    assert not receipts.looks_like_receipt(receipt[:-1] + ("1" if receipt[-1] != "1" else "2"))
+
+
+@given(st.data())
+def test_most_swapped_neighbours_are_caught(data: st.DataObject) -> None:
+    caught = 0
+    for _ in range(20):
+        code = codes.new_recovery_key()
+        i = data.draw(st.integers(0, len(code) - 3))
+        if code[i] == code[i + 1]:
+            caught += 1
+            continue
+        swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
+        try:
+            codes.parse_recovery_key(swapped)
+        except codes.CodeError:
+            caught += 1
+    assert caught >= 18

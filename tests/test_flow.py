@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -131,8 +132,6 @@ def test_every_intake_text_fits_in_one_telegram_message() -> None:
         texts += INTAKE.texts[key].values()
     assert len(texts) > 150
     assert max(len(text) for text in texts) < MAX_MESSAGE
-    # The longest message the engine builds: an explanation followed by the question it re-asks.
-    assert max(len(step.text[lang]) for step in INTAKE.steps.values() for lang in INTAKE.languages) < 1000
 
 
 def test_intake_metadata_uses_only_the_coarse_values() -> None:
@@ -294,11 +293,13 @@ def test_a_choice_accepts_the_button_a_label_in_any_language_or_the_option_numbe
     assert chat.session.step == "situation"
 
 
-def test_a_choice_label_matches_regardless_of_yo() -> None:
-    chat = at("category", language="ru")
-    chat.say("Пишу за родственника")
-    chat.say("Не знаю")
-    assert chat.answers() == {"relative_situation": "unknown"}
+def test_a_typed_label_may_differ_in_case_yo_spacing_and_punctuation() -> None:
+    data = mini()
+    step(data, "ask")["options"][1]["label"]["uk"] = "Всё равно"
+    chat = Chat(load_flow(yaml.safe_dump(data, allow_unicode=True)), "uk")
+    chat.say("так")
+    chat.say("  «ВСЕ   равно!» ")
+    assert chat.metadata() == {"region": "belarus"}
 
 
 @pytest.mark.parametrize("typed", ["да", "Да!", "так", "ТАК", "yes", "Yes.", "ага", "ok", "1"])
@@ -583,43 +584,56 @@ _LABELS = sorted({label for step in INTAKE.steps.values() for o in step.options 
 _VALUES = sorted({o.value for step in INTAKE.steps.values() for o in step.options} | {"yes", "no", "bogus"})
 _WORDS = ["да", "нет", "так", "ні", "yes", "no", "1", "2", "3", "7", "0", "12", "501", "", "  ", SECRET, "x" * 600]
 
-inputs = st.one_of(
+anything: st.SearchStrategy[Input] = st.one_of(
     st.builds(Text, st.sampled_from(_LABELS + _WORDS)),
     st.builds(Text, st.text(max_size=40).map(lambda t: t + SECRET)),
     st.builds(Choose, st.sampled_from(_VALUES), st.one_of(st.none(), st.sampled_from(list(INTAKE.steps)))),
-    st.just(Back()),
-    st.just(Skip()),
-    st.just(TalkToPerson()),
     st.builds(SetLanguage, st.sampled_from(["ru", "uk", "en", "de", "uk-UA"])),
-    st.builds(Start, st.sampled_from(["ru", "en", None])),
+    st.sampled_from([Back(), Skip(), Start("ru"), Start(None), TalkToPerson()]),
 )
 
 
-def _run(session: Session, events: list[Input]) -> tuple[Session, list[Effect]]:
-    log: list[Effect] = []
-    for event in events:
+def fitting(session: Session) -> st.SearchStrategy[Input]:
+    """An answer the current question would take, so random conversations get deep into the flow."""
+    if session.step is None:
+        return anything
+    step = INTAKE.steps[session.step]
+    if step.kind == "choice":
+        buttons: list[Input] = [Choose(option.value, step=step.id) for option in step.options]
+        typed: list[Input] = [Text(str(number)) for number in range(1, len(step.options) + 1)]
+        return st.sampled_from(buttons + typed)
+    if step.kind == "yesno":
+        answers: list[Input] = [Choose("yes"), Text("да"), Text("так"), Choose("no")]
+        return st.sampled_from(answers)
+    if step.kind == "number":
+        assert step.min is not None and step.max is not None
+        return st.integers(step.min - 2, step.max + 2).map(lambda n: Text(str(n)))
+    return st.text(max_size=30).map(lambda t: Text(t + SECRET))
+
+
+def converse(data: st.DataObject, session: Session, turns: int) -> list[tuple[Input, Session, list[Effect]]]:
+    """``turns`` inputs, mostly fitting answers and sometimes anything at all, with what each did."""
+    record = []
+    for _ in range(turns):
+        event: Input = data.draw(st.one_of(fitting(session), fitting(session), anything))
         session, effects = advance(INTAKE, session, event)
-        log += effects
-    return session, log
+        record.append((event, session, effects))
+    return record
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(inputs, max_size=40), st.sampled_from(["ru", "uk", "en"]))
-def test_random_conversations_keep_the_engine_invariants(events: list[Input], language: str) -> None:
-    session, log = advance(INTAKE, None, Start(language))
+@given(st.data(), st.sampled_from(["ru", "uk", "en"]))
+def test_random_conversations_keep_the_engine_invariants(data: st.DataObject, language: str) -> None:
+    first, log = advance(INTAKE, None, Start(language))
     opened = False
-    for event in events:
-        ended = session.status in ("finished", "handed_over")
-        session, effects = advance(INTAKE, session, event)
+    for _, session, effects in converse(data, first, 40):
         log += effects
         assert session.step is None or session.step in INTAKE.steps
         assert (session.status == "active") == (session.step is not None)
         assert all(step in INTAKE.steps for step in session.history)
-        if ended:
-            assert effects == []
         for effect in effects:
             if isinstance(effect, OpenCase):
-                assert not opened
+                assert not opened, "a second case"
                 opened = True
             if isinstance(effect, StoreAnswer | SetMetadata | IssueReceipt | HandOver):
                 assert opened, f"{effect} before OpenCase"
@@ -633,13 +647,28 @@ def test_random_conversations_keep_the_engine_invariants(events: list[Input], la
     assert log.count(OpenCase()) <= 1
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(inputs, max_size=30), st.lists(inputs, max_size=15))
-def test_a_serialised_session_has_the_same_future(before: list[Input], after: list[Input]) -> None:
-    session, _ = _run(advance(INTAKE, None, Start("en"))[0], before)
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_after_the_end_nothing_more_happens(data: st.DataObject) -> None:
+    record = converse(data, advance(INTAKE, None, Start("en"))[0], 40)
+    for (_, before, _), (event, after, effects) in itertools.pairwise(record):
+        if before.status in ("finished", "handed_over"):
+            assert effects == [], event
+            assert after.status == before.status and after.step is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data(), st.integers(0, 40))
+def test_a_serialised_session_has_the_same_future(data: st.DataObject, turns: int) -> None:
+    record = converse(data, advance(INTAKE, None, Start("en"))[0], turns)
+    session = record[-1][1] if record else advance(INTAKE, None, Start("en"))[0]
     restored = Session.from_dict(json.loads(json.dumps(session.to_dict())))
     assert restored == session
-    assert _run(restored, after) == _run(session, after)
+    future = converse(data, session, 15)
+    replayed = restored
+    for event, session_then, effects_then in future:
+        replayed, effects = advance(INTAKE, replayed, event)
+        assert (replayed, effects) == (session_then, effects_then)
 
 
 # -- the loader --------------------------------------------------------------------------------------
@@ -867,6 +896,16 @@ BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
         "an optional step without next",
         lambda d: (step(d, "ask").update(optional=True), step(d, "ask").pop("next")),
         "mini v1: step 'ask': is optional but has no 'next' for a skipped answer",
+    ),
+    (
+        "a button too long for Telegram",
+        lambda d: (
+            step(d, "ask").update(id="a" * 30),
+            step(d, "consent").update(next_yes="a" * 30),
+            step(d, "a" * 30)["options"][1].update(value="b" * 30),
+        ),
+        f"mini v1: step '{'a' * 30}': option '{'b' * 30}': "
+        "step id and value together exceed 56 characters (button data)",
     ),
     (
         "a default language not declared",

@@ -71,9 +71,11 @@ def client_source(request: HttpRequest) -> str:
         address = ipaddress.ip_address(raw)
     except ValueError:
         return "unknown"
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address.ipv4_mapped or address)
+    return str(address)
 
 
 def _key(kind: str, value: str) -> bytes:

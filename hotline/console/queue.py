@@ -42,7 +42,7 @@ TABS: list[tuple[Tab, object]] = [
     ("ready", _("Ready for handoff")),
     ("flagged", _("Flagged")),
 ]
-_OPEN_ORDER = [Status.NEW, Status.TRIAGE, Status.WAITING, Status.READY, Status.HANDED_OFF]
+OPEN_ORDER = [Status.NEW, Status.TRIAGE, Status.WAITING, Status.READY, Status.HANDED_OFF]
 
 
 class BadQuery(ValueError):
@@ -68,9 +68,9 @@ def slices(tab: Tab, user: User) -> list[Slice]:
     if tab == "new":
         return [Slice(Status.NEW, a) for a in within_reach]
     if tab == "unassigned":
-        return [Slice(s, None) for s in _OPEN_ORDER]
+        return [Slice(s, None) for s in OPEN_ORDER]
     if tab == "mine":
-        return [Slice(s, me) for s in _OPEN_ORDER]
+        return [Slice(s, me) for s in OPEN_ORDER]
     if tab == "waiting":
         return [Slice(Status.WAITING, a) for a in within_reach]
     if tab == "ready":
@@ -191,7 +191,7 @@ def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None
     shown = found[:size]
     more = len(found) > size
     rows = [Row(case) for case in shown]
-    _add_waiting(rows)
+    add_waiting(rows)
     _add_tags(rows)
     next_cursor = Cursor(shown[-1].created_at, shown[-1].id).encode() if more and shown else None
     return Page(rows, next_cursor)
@@ -217,7 +217,7 @@ def first_case(user: User, tab: Tab, filters: Filters) -> Case | None:
     return rows[0].case if rows else None
 
 
-def _add_waiting(rows: list[Row]) -> None:
+def add_waiting(rows: list[Row]) -> None:
     """How long each applicant has waited for an answer: since their first message after the last
     reply (or since the case opened, if nobody has replied yet). None if the last word was ours."""
     ids = [r.case.pk for r in rows]

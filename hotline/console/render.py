@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from hotline.accounts.models import User
+from hotline.console.access import CASEWORKERS
 from hotline.console.navigation import items_for
 
 _FLASH = "flash"
@@ -29,6 +30,7 @@ def page(
         "flash": request.session.pop(_FLASH, []),
         "nav": items_for(staff) if staff is not None else [],
         "me": staff,
+        "can_work_cases": staff is not None and staff.staff_role in CASEWORKERS,
     }
     base.update(context or {})
     return render(request, template, base, status=status)

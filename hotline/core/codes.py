@@ -1,8 +1,9 @@
 """Human codes: random secrets people write down or dictate (recovery key, receipts).
 
 Crockford's Base32 alphabet (no I, L, O, U), read back tolerant of case, spaces, dashes and look-alike
-characters (O→0, I/L→1), with Crockford's mod-37 check symbol so a mistyped code is caught before any
-lookup is made.
+characters (O→0, I/L→1), with a Luhn mod-32 check character from the same alphabet (so it is as easy
+to dictate as the rest), which catches every single mistyped character and most swapped neighbours
+before any lookup is made.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CHECK_ALPHABET = ALPHABET + "*~$=U"
+_BASE = len(ALPHABET)
 _LOOKALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _SEPARATORS = str.maketrans("", "", " -_.\t\n")
 
@@ -27,10 +28,13 @@ def generate(bits: int) -> str:
 
 
 def check_symbol(digits: str) -> str:
-    value = 0
-    for ch in digits:
-        value = value * 32 + ALPHABET.index(ch)
-    return _CHECK_ALPHABET[value % 37]
+    """Luhn mod N (N = 32): double every second code point from the right, add the base-32 digits."""
+    total, factor = 0, 2
+    for ch in reversed(digits):
+        addend = factor * ALPHABET.index(ch)
+        total += addend // _BASE + addend % _BASE
+        factor = 3 - factor
+    return ALPHABET[(_BASE - total % _BASE) % _BASE]
 
 
 def normalise(text: str, ndigits: int) -> str:
@@ -39,8 +43,8 @@ def normalise(text: str, ndigits: int) -> str:
     if len(cleaned) != ndigits + 1:
         raise CodeError(f"expected {ndigits + 1} characters, got {len(cleaned)}")
     digits, check = cleaned[:-1], cleaned[-1]
-    bad = [ch for ch in digits if ch not in ALPHABET]
-    if bad or check not in _CHECK_ALPHABET:
+    bad = [ch for ch in cleaned if ch not in ALPHABET]
+    if bad:
         raise CodeError("contains characters that are not used in codes")
     if check_symbol(digits) != check:
         raise CodeError("the check character does not match: a character is mistyped")

@@ -31,6 +31,7 @@ from hotline.core.flow_loader import (
     FlowError,
     Step,
     StepOption,
+    answer_words,
     check_flow,
     check_flow_file,
     fill,
@@ -42,10 +43,12 @@ __all__ = [
     "Ask",
     "Back",
     "Choose",
+    "Effect",
     "End",
     "Flow",
     "FlowError",
     "HandOver",
+    "Input",
     "IssueReceipt",
     "OpenCase",
     "Option",
@@ -248,7 +251,11 @@ def _typed(value: object, kind: type[Any]) -> Any:
 
 
 def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session, list[Effect]]:
-    """One step of a conversation: the new session and what the adapter must do, in order."""
+    """One step of a conversation: the new session and what the adapter must do, in order.
+
+    Without a session, any input begins a new one (in the language of a Start or SetLanguage, else the
+    flow's default); the input itself is not taken as an answer.
+    """
     if session is None:
         language = input.language if isinstance(input, Start | SetLanguage) else None
         return _begin(flow, _language(flow, language) or flow.default_language)
@@ -257,7 +264,6 @@ def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session,
         return _after_end(flow, session, input)
     assert session.step is not None  # an active session is always at a step (checked by from_dict)
     step = flow.steps[session.step]
-    effects: list[Effect] = []
     match input:
         case Start():
             # /start in the middle of a conversation resumes it; starting over is the adapter's call.
@@ -271,9 +277,9 @@ def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session,
         case Skip():
             if not step.optional:
                 return _reask(flow, session, step, "skip_not_possible")
-            return _move(flow, session, step, step.next, effects)
+            return _move(flow, session, step, step.next, [])
         case Text(text=text) if step.optional and not text.strip():
-            return _move(flow, session, step, step.next, effects)  # an empty optional answer is a skip
+            return _move(flow, session, step, step.next, [])  # an empty optional answer is a skip
         case Text() | Choose():
             return _answer(flow, session, step, input)
     raise TypeError(f"not a flow input: {input!r}")
@@ -303,7 +309,8 @@ def _after_end(flow: Flow, session: Session, given: Input) -> tuple[Session, lis
     if isinstance(given, TalkToPerson):
         return _hand_over(flow, session)
     # No case exists, so there is nobody to pass the words to: start again, kindly, from the top.
-    return _begin(flow, session.language)
+    language = _language(flow, given.language) if isinstance(given, Start) else None
+    return _begin(flow, language or session.language)
 
 
 def _enter(flow: Flow, session: Session, step_id: str | None, effects: list[Effect]) -> Session:
@@ -466,16 +473,11 @@ def _yes_or_no(flow: Flow, given: Text | Choose) -> bool | None:
     if isinstance(given, Choose):
         return {"yes": True, "no": False}.get(given.value)
     typed = normalise(given.text)
-    if typed in _words(flow, "yes") | {"1"}:
+    if typed in answer_words(flow.texts, "yes") | {"1"}:
         return True
-    if typed in _words(flow, "no") | {"2"}:
+    if typed in answer_words(flow.texts, "no") | {"2"}:
         return False
     return None
-
-
-def _words(flow: Flow, answer: str) -> set[str]:
-    texts = [*flow.texts[f"{answer}_words"].values(), *flow.texts[f"{answer}_label"].values()]
-    return {normalise(word) for text in texts for word in text.split(",")} - {""}
 
 
 def _number(text: str) -> int | None:

@@ -62,8 +62,10 @@ ENGINE_TEXTS: dict[str, frozenset[str]] = {
 MAX_MESSAGE = 4096
 MAX_LABEL = 64  # buttons longer than this are cut off on a phone screen
 DEFAULT_MAX_LENGTH = 2000
-# Short ids keep "step:value" inside Telegram's 64-byte callback data.
-NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
+# A button carries its step id and option value in Telegram's 64-byte callback data, with a few
+# bytes left for the adapter's own prefix and separators.
+MAX_BUTTON_DATA = 56
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 _TOP_KEYS = frozenset({"id", "version", "languages", "default_language", "texts", "steps"})
@@ -161,6 +163,12 @@ def normalise(text: str) -> str:
     """How typed answers are compared with labels and words: case, ё/е, spacing and edge punctuation ignored."""
     text = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
     return " ".join(text.split()).strip(_EDGE_PUNCTUATION)
+
+
+def answer_words(texts: Mapping[str, Mapping[str, str]], answer: str) -> set[str]:
+    """Everything typed that means ``answer`` ("yes" or "no"), in any of the flow's languages."""
+    given = [*texts.get(f"{answer}_words", {}).values(), *texts.get(f"{answer}_label", {}).values()]
+    return {normalise(word) for text in given for word in text.split(",")} - {""}
 
 
 def load_flow(text: str) -> Flow:
@@ -291,16 +299,7 @@ class _Checker:
 
     def yes_no_words(self, texts: Mapping[str, Mapping[str, str]]) -> None:
         """A word that means yes in one language must not mean no in another."""
-        yes = {
-            normalise(w)
-            for key in ("yes_words", "yes_label")
-            for t in texts.get(key, {}).values()
-            for w in t.split(",")
-        }
-        no = {
-            normalise(w) for key in ("no_words", "no_label") for t in texts.get(key, {}).values() for w in t.split(",")
-        }
-        for word in sorted((yes & no) - {""}):
+        for word in sorted(answer_words(texts, "yes") & answer_words(texts, "no")):
             self.error("texts: ", f"'{word}' is both a yes word and a no word")
 
     # -- steps ---------------------------------------------------------------------------------------
@@ -352,7 +351,7 @@ class _Checker:
             metadata_key=self.one_of(raw, "metadata_key", tuple(METADATA_VALUES), place),
             open_case=self.flag(raw, "open_case", place),
             optional=self.flag(raw, "optional", place),
-            options=self.options(raw, place) if kind == "choice" else (),
+            options=self.options(raw, step_id) if kind == "choice" else (),
             next=self.name(raw, "next", place),
             next_yes=self.name(raw, "next_yes", place),
             next_no=self.name(raw, "next_no", place),
@@ -366,7 +365,8 @@ class _Checker:
         self.bounds(step, place)
         return step if len(self.errors) == errors_before else None
 
-    def options(self, raw: dict[Any, Any], place: str) -> tuple[StepOption, ...]:
+    def options(self, raw: dict[Any, Any], step_id: str) -> tuple[StepOption, ...]:
+        place = f"step '{step_id}': "
         options = raw.get("options")
         if not isinstance(options, list) or len(options) < 2:
             self.error(place, "a choice needs 'options': a list of at least two")
@@ -383,6 +383,8 @@ class _Checker:
                 continue
             where = f"{place}option '{value}': "
             self.unknown_keys(where, option, _OPTION_KEYS)
+            if len(step_id) + len(value) > MAX_BUTTON_DATA:
+                self.error(where, f"step id and value together exceed {MAX_BUTTON_DATA} characters (button data)")
             if any(existing.value == value for existing in result):
                 self.error(where, "the value is used by two options")
             label = self.translations(option.get("label"), f"{where}label", frozenset(), MAX_LABEL)

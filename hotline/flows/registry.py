@@ -21,6 +21,12 @@ def flow_path(flow_id: str) -> Path:
 _known: set[tuple[str, int, str]] = set()
 
 
+@functools.lru_cache(maxsize=32)
+def _read(path: str, mtime_ns: int, size: int) -> str:
+    """The file's text, read again only when it changes on disk."""
+    return Path(path).read_text(encoding="utf-8")
+
+
 @functools.cache
 def _parsed(source: str) -> Flow:
     return load_flow(source)
@@ -28,7 +34,9 @@ def _parsed(source: str) -> Flow:
 
 def current(flow_id: str) -> Flow:
     """The flow as the file on disk has it, recorded in the database under its version."""
-    source = flow_path(flow_id).read_text(encoding="utf-8")
+    path = flow_path(flow_id)
+    stat = path.stat()
+    source = _read(str(path), stat.st_mtime_ns, stat.st_size)
     flow = _parsed(source)
     if flow.id != flow_id:
         raise FlowError(f"{flow_path(flow_id)}: the file says id {flow.id!r}")

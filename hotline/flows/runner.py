@@ -18,6 +18,7 @@ from hotline.cases import actions
 from hotline.cases.models import Case, ChannelIdentity
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
+from hotline.core.lifecycle import OPEN, Status
 from hotline.core.metadata import Category, ChannelKind, Priority, Region
 from hotline.flows import registry
 from hotline.flows.models import FlowSession
@@ -51,21 +52,28 @@ class StepResult:
         return self.session is not None and self.session.status == "active"
 
 
-def load_session(identity: ChannelIdentity, *, lock: bool = True) -> tuple[FlowSession | None, engine.Session | None]:
-    qs = FlowSession.objects.filter(identity=identity)
-    row = (qs.select_for_update() if lock else qs).first()
+Loaded = tuple[FlowSession | None, engine.Session | None]
+
+
+def load_session(identity: ChannelIdentity, *, lock: bool = True) -> Loaded:
+    qs = FlowSession.objects.filter(identity=identity).select_related("case")
+    row = (qs.select_for_update(of=("self",)) if lock else qs).first()
     if row is None:
         return None, None
     return row, engine.Session.from_dict(json.loads(open_field(row, "state_enc")))
 
 
 def _save(row: FlowSession | None, identity: ChannelIdentity, session: engine.Session, case: Case | None) -> None:
+    created = row is None
     if row is None:
         row = FlowSession(identity=identity)
     row.case = case
     row.updated_at = timezone.now()
     row.state_enc = seal_field(row, "state_enc", json.dumps(session.to_dict()))
-    row.save()
+    if created:
+        row.save(force_insert=True)
+    else:
+        row.save(update_fields=["case", "updated_at", "state_enc"])
 
 
 def run_step(
@@ -76,15 +84,17 @@ def run_step(
     actor: Actor,
     flow_id: str = INTAKE,
     restart: bool = False,
+    loaded: Loaded | None = None,
 ) -> StepResult:
     """Advance ``identity``'s conversation by one input, inside the caller's transaction.
 
     ``restart`` begins a new session (``/start``) even if one exists; a session already running keeps
-    the flow version it started on.
+    the flow version it started on. ``loaded`` is the caller's :func:`load_session` result, if it has one
+    (the row must have been locked in this transaction).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("run_step runs inside the transaction that stores its result")
-    row, session = load_session(identity)
+    row, session = loaded if loaded is not None else load_session(identity)
     case = row.case if row is not None else None
     if restart or session is None:
         session = None
@@ -93,8 +103,8 @@ def run_step(
             raise ValueError("a new session begins with Start")
     else:
         flow = registry.version(session.flow_id, session.flow_version)
-    if case is not None and case.is_shredded:
-        case = None
+    if case is not None and (case.is_shredded or (restart and Status(case.status) not in OPEN)):
+        case = None  # a new conversation after a finished case opens a new case
     new_session, effects = engine.advance(flow, session, flow_input)  # type: ignore[arg-type]
     result = StepResult(session=new_session, case=case)
     _apply(effects, result, identity, channel, actor, new_session.language)

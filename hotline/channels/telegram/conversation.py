@@ -62,11 +62,11 @@ class Chat:
         self.chat_id = chat_id
         self.identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
         now = timezone.now()
-        self.state, _ = TelegramChat.objects.get_or_create(identity=self.identity, defaults={"last_activity": now})
-        self.state.last_activity = now
-        self.state.blocked_bot = False
-        self.state.save(update_fields=["last_activity", "blocked_bot"])
-        _, session = runner.load_session(self.identity)
+        # Writing to the bot means it is not blocked (any more).
+        if not TelegramChat.objects.filter(identity=self.identity).update(last_activity=now, blocked_bot=False):
+            TelegramChat.objects.create(identity=self.identity, last_activity=now)
+        self.loaded: runner.Loaded | None = runner.load_session(self.identity)
+        session = self.loaded[1]
         self.session = session
         self.language = session.language if session else language_for(language_code)
 
@@ -101,11 +101,22 @@ class Chat:
         self.say(phrase(key, self.language))
 
     def reply(self, replies: list[runner.Reply]) -> None:
+        """Say what the flow said, joining texts that lead up to a question into one message: fewer
+        messages reach the phone sooner under Telegram's one-message-a-second limit per chat."""
+        pending: list[str] = []
         for r in replies:
-            self.say(r.text, markup=_keyboard(r, self.language) if r.step else None)
+            pending.append(r.text)
+            if r.step:
+                self.say("\n\n".join(pending), markup=_keyboard(r, self.language))
+                pending = []
+        if pending:
+            self.say("\n\n".join(pending))
 
     def step(self, flow_input: object, *, restart: bool = False) -> runner.StepResult:
-        result = runner.run_step(self.identity, flow_input, channel=ChannelKind.TELEGRAM, actor=ACTOR, restart=restart)
+        result = runner.run_step(
+            self.identity, flow_input, channel=ChannelKind.TELEGRAM, actor=ACTOR, restart=restart, loaded=self.loaded
+        )
+        self.loaded = None  # the row changed; a second step in this update reloads it
         self.session = result.session
         if result.session is not None:
             self.language = result.session.language

@@ -7,13 +7,15 @@ from datetime import timedelta
 from typing import Literal
 
 from aiogram.types import Update
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hotline.cases.actions import ActionError, find_identity
 from hotline.core.metadata import ChannelKind
 from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
+
+from hotline.dbwrite import write_turn
 
 from .conversation import handle_update
 from .models import ProcessedUpdate
@@ -33,10 +35,9 @@ def process_update(update: Update) -> Outcome:
     """
     for attempt in range(3):
         try:
-            with transaction.atomic():
-                if ProcessedUpdate.objects.filter(update_id=update.update_id).exists():
+            with write_turn(), transaction.atomic():
+                if not _claim(update.update_id):
                     return "duplicate"
-                ProcessedUpdate.objects.create(update_id=update.update_id, at=timezone.now())
                 handle_update(update)
             return "stored"
         except IntegrityError:
@@ -49,6 +50,17 @@ def process_update(update: Update) -> Outcome:
             log.error("telegram: update %d could not be handled (%s)", update.update_id, type(exc).__name__)
             return _record_failure(update)
     return "stored"
+
+
+def _claim(update_id: int) -> bool:
+    """Record the update id; False if it was recorded before (one statement, no read-then-write race)."""
+    table = ProcessedUpdate._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (update_id, at) VALUES (%s, %s) ON CONFLICT (update_id) DO NOTHING",  # noqa: S608
+            [update_id, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+        return bool(cursor.rowcount == 1)
 
 
 def _record_failure(update: Update) -> Outcome:

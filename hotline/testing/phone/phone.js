@@ -40,7 +40,7 @@
     userId: null,
     blocked: false,
     seenIds: new Set(),
-    notes: [], // {key, text}: client-side lines such as "messages deleted by the bot"
+    notes: [], // {key, count}: client-side "messages deleted by the bot" lines, placed by message id
     lastRendered: "",
     lastKeys: "",
     pendingSince: null,
@@ -121,7 +121,7 @@
     state.blocked = Boolean(user.blocked);
     const lang = user.language_code || "?";
     if (LANGUAGES.includes(lang)) el.lang.value = lang;
-    el.who.textContent = `Simulated user ${user.id} · ${lang}` + (state.blocked ? " · bot blocked" : "");
+    el.who.textContent = `User ${user.id} · ${lang}` + (state.blocked ? " · bot blocked" : "");
     el.block.textContent = state.blocked ? "Unblock" : "Block bot";
     el.block.title = state.blocked ? "Unblock the bot (a my_chat_member update)" : "Block the bot (a my_chat_member update)";
     for (const control of [el.text, el.send, el.photo, el.startBig, ...document.querySelectorAll("[data-command]")]) {
@@ -220,15 +220,23 @@
     return item;
   }
 
+  function deletedText(count) {
+    return count === 1 ? "1 message deleted by the bot" : `${count} messages deleted by the bot`;
+  }
+
   function renderChat(messages) {
     const ids = new Set(messages.map((m) => m.message_id));
     const removed = [...state.seenIds].filter((id) => !ids.has(id));
     if (removed.length) {
-      const count = removed.length;
-      state.notes.push({
-        key: Math.min(...removed) - 0.5, // where the deleted messages were
-        text: count === 1 ? "1 message deleted by the bot" : `${count} messages deleted by the bot`,
-      });
+      const key = Math.min(...removed) - 0.5; // where the deleted messages were
+      const between = (a, b) => messages.some((m) => m.message_id > Math.min(a, b) && m.message_id < Math.max(a, b));
+      const adjacent = state.notes.find((note) => !between(note.key, key));
+      if (adjacent) {
+        adjacent.count += removed.length;
+        adjacent.key = Math.min(adjacent.key, key);
+      } else {
+        state.notes.push({ key, count: removed.length });
+      }
     }
     state.seenIds = ids;
 
@@ -239,7 +247,7 @@
     const nearBottom = el.chat.scrollHeight - el.chat.scrollTop - el.chat.clientHeight < 80;
     const entries = [
       ...messages.map((m) => ({ key: m.message_id, make: () => renderMessage(m) })),
-      ...state.notes.map((n) => ({ key: n.key, make: () => node("li", "note", n.text) })),
+      ...state.notes.map((n) => ({ key: n.key, make: () => node("li", "note", deletedText(n.count)) })),
     ].sort((a, b) => a.key - b.key);
     el.messages.replaceChildren(...entries.map((entry) => entry.make()));
     el.empty.hidden = entries.length > 0;
@@ -341,14 +349,12 @@
   async function sendTyped() {
     const text = el.text.value;
     if (!text.trim() || state.userId === null) return;
+    setTextBox(""); // at once, so that typing on while this is sent is kept
     const command = /^\/(\S+)(?:\s+([\s\S]*))?$/.exec(text);
     const sent = command
       ? await sendCommand(command[1], command[2] || "")
       : await act(() => call("send_text", { user_id: state.userId, text }));
-    if (sent !== null) {
-      el.text.value = "";
-      growTextBox();
-    }
+    if (sent === null && !el.text.value) setTextBox(text); // not sent: give the text back
     el.text.focus();
   }
 
@@ -391,12 +397,12 @@
   async function sendPhoto() {
     const caption = el.text.value.trim();
     const args = { user_id: state.userId, data: makePhoto() };
-    if (caption) args.caption = caption;
-    const sent = await act(() => call("send_photo", args));
-    if (sent !== null && caption) {
-      el.text.value = "";
-      growTextBox();
+    if (caption) {
+      args.caption = caption;
+      setTextBox("");
     }
+    const sent = await act(() => call("send_photo", args));
+    if (sent === null && caption && !el.text.value) setTextBox(caption);
   }
 
   async function toggleBlock() {
@@ -418,6 +424,11 @@
     } catch (error) {
       showStatus(error.message, true);
     }
+  }
+
+  function setTextBox(text) {
+    el.text.value = text;
+    growTextBox();
   }
 
   function growTextBox() {

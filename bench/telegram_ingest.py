@@ -1,0 +1,218 @@
+"""Telegram ingest throughput: updates per second through the webhook end to end
+(HTTP → de-duplicated, durable state → replies queued in the outbox), against a bare-HTTP baseline
+(``/ping``, a trivial view) measured in the same run on the same server.
+
+Each simulated applicant walks the intake flow the way the bot offers it (/start, buttons, typed
+answers), one update after the other, as Telegram delivers them; many applicants run at once.
+
+    python bench/telegram_ingest.py [--database sqlite|postgres|both] [--concurrency 64] [--applicants 400]
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hotline.core import flow as engine  # noqa: E402
+
+SECRET = "bench-webhook-secret"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def intake_inputs() -> list[tuple[str, str]]:
+    """The inputs of one complete intake, as (kind, value): ("command", "start"), ("button", data), ("text", …)."""
+    flow = engine.load_flow((ROOT / "flows" / "intake.yaml").read_text(encoding="utf-8"))
+    inputs: list[tuple[str, str]] = [("command", "start")]
+    session, effects = engine.advance(flow, None, engine.Start(language="ru"))
+    for _ in range(60):
+        ask = next((e for e in reversed(effects) if isinstance(e, engine.Ask)), None)
+        if ask is None or session.status != "active":
+            break
+        step = flow.steps[ask.step]
+        if step.kind in ("choice", "yesno"):
+            value = "yes" if step.kind == "yesno" else ask.options[0].value
+            inputs.append(("button", f"f|{ask.step}|{value}"))
+            session, effects = engine.advance(flow, session, engine.Choose(value))
+        else:
+            text = str(step.min or 3) if step.kind == "number" else f"Ответ на вопрос {ask.step}"
+            inputs.append(("text", text))
+            session, effects = engine.advance(flow, session, engine.Text(text))
+    inputs.append(("text", "Спасибо, жду ответа"))
+    return inputs
+
+
+def make_update(update_id: int, chat_id: int, kind: str, value: str, message_id: int) -> dict[str, Any]:
+    user = {"id": chat_id, "is_bot": False, "first_name": "Bench", "language_code": "ru"}
+    chat = {"id": chat_id, "type": "private", "first_name": "Bench"}
+    if kind == "button":
+        bot_message = {"message_id": message_id, "date": 1_700_000_000, "chat": chat,
+                       "from": {"id": 1, "is_bot": True, "first_name": "Hotline"}, "text": "?"}
+        return {"update_id": update_id,
+                "callback_query": {"id": f"{update_id}", "from": user, "chat_instance": "1",
+                                   "message": bot_message, "data": value}}
+    text = "/" + value if kind == "command" else value
+    message: dict[str, Any] = {"message_id": message_id, "date": 1_700_000_000, "chat": chat, "from": user, "text": text}
+    if kind == "command":
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+    return {"update_id": update_id, "message": message}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A fresh data directory, `hotline setup`, then granian serving the WSGI app (no worker: replies
+    stay queued, which is what the ingest path ends with)."""
+
+    def __init__(self, database: str, workers: int) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="hotline-bench-")
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
+        self.env.update({
+            "HOTLINE_DATA_DIR": self.tmp.name, "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_BOT_TOKEN": "1:bench", "TELEGRAM_MODE": "webhook", "HOTLINE_LOG_LEVEL": "WARNING",
+        })
+        if database == "postgres":
+            self.env["DATABASE_URL"] = PG_URL
+            self._reset_postgres()
+        self.workers = workers
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _reset_postgres(self) -> None:
+        reset = "from django.db import connection; c = connection.cursor(); c.execute('DROP SCHEMA public CASCADE; CREATE SCHEMA public')"
+        subprocess.run([sys.executable, "-m", "hotline", "shell", "-c", reset], env=self.env, check=True, cwd=ROOT)
+
+    def __enter__(self) -> Server:
+        password = Path(self.tmp.name) / "pw"
+        password.write_text("a long benchmark password")
+        subprocess.run(
+            [sys.executable, "-m", "hotline", "setup", "--username", "bench", "--password-file", str(password), "--json"],
+            env=self.env, check=True, cwd=ROOT, capture_output=True,
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "serve", "--no-worker", "--port", str(self.port), "--workers", str(self.workers)],
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.tmp.cleanup()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tuple[str, str]] | None) -> dict[str, Any]:
+    """``inputs`` None: the baseline (GET /ping as many times as the webhook run sends updates)."""
+    latencies: list[float] = []
+    failures = 0
+    ids = itertools.count(1)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for n in range(applicants):
+        queue.put_nowait(n)
+    per_applicant = len(inputs) if inputs else 12
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_client() -> None:
+            nonlocal failures
+            while not queue.empty():
+                n = queue.get_nowait()
+                chat_id = 10_000_000 + n
+                for step in range(per_applicant):
+                    started = time.perf_counter()
+                    try:
+                        if inputs is None:
+                            async with session.get(f"{url}/ping") as response:
+                                await response.read()
+                                ok = response.status == 200
+                        else:
+                            kind, value = inputs[step]
+                            body = make_update(next(ids), chat_id, kind, value, step + 1)
+                            headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+                            async with session.post(f"{url}/telegram/webhook", json=body, headers=headers) as response:
+                                await response.read()
+                                ok = response.status == 200
+                    except aiohttp.ClientError:
+                        ok = False
+                    latencies.append(time.perf_counter() - started)
+                    failures += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "failed": failures,
+        "per_second": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+    }
+
+
+def bench(database: str, concurrency: int, applicants: int, workers: int) -> dict[str, Any]:
+    inputs = intake_inputs()
+    with Server(database, workers) as server:
+        asyncio.run(run_load(server.url, concurrency, 20, None))  # warm up
+        baseline = asyncio.run(run_load(server.url, concurrency, applicants, None))
+        webhook = asyncio.run(run_load(server.url, concurrency, applicants, inputs))
+    return {
+        "database": database,
+        "concurrency": concurrency,
+        "applicants": applicants,
+        "updates_per_applicant": len(inputs),
+        "web_workers": workers,
+        "baseline_ping": baseline,
+        "webhook": webhook,
+        "ratio_to_baseline": round(webhook["per_second"] / baseline["per_second"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--applicants", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    results = [bench(db, args.concurrency, args.applicants, args.workers) for db in databases]
+    print(json.dumps({"benchmark": "telegram_ingest", "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

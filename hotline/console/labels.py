@@ -1,0 +1,75 @@
+"""Words for the values the console shows (statuses, channels, categories…), in the reader's language.
+
+Values are stored as stable English codes; this is the one place that turns them into words.
+"""
+
+from __future__ import annotations
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+LABELS: dict[str, Promise] = {
+    # statuses
+    "new": _("new"),
+    "triage": _("in triage"),
+    "waiting": _("waiting for applicant"),
+    "ready": _("ready for handoff"),
+    "handed_off": _("handed off"),
+    "completed": _("completed"),
+    "closed": _("closed"),
+    "rejected": _("rejected"),
+    # channels
+    "telegram": _("Telegram"),
+    "web": _("website"),
+    "phone": _("phone"),
+    # categories
+    "serviceman": _("serviceman"),
+    "mobilized": _("mobilized"),
+    "awaiting_mobilization": _("awaiting mobilization"),
+    "relative": _("relative"),
+    "occupied_resident": _("resident of occupied territory"),
+    "other": _("other"),
+    "unknown": _("unknown"),
+    # regions
+    "russia": _("Russia"),
+    "crimea": _("Crimea"),
+    "occupied_other": _("other occupied territory"),
+    "belarus": _("Belarus"),
+    # priorities
+    "normal": _("normal"),
+    "high": _("high"),
+    "urgent": _("urgent"),
+    # delivery
+    "received": _("received"),
+    "queued": _("queued"),
+    "sent": _("sent"),
+    "failed": _("failed"),
+    # reject reasons
+    "probe": _("probe"),
+    "spam": _("spam"),
+    # handoff outcomes
+    "accepted": _("accepted: handing off now"),
+    "returned": _("returned to operators"),
+    # preferences after surrender
+    "exchange": _("exchange (return home)"),
+    "stay": _("stay in Ukraine"),
+    "undecided": _("undecided"),
+    # roles
+    "operator": _("operator"),
+    "supervisor": _("supervisor"),
+    "coordinator": _("coordinator"),
+    "analyst": _("analyst"),
+    "admin": _("admin"),
+}
+# Words that differ by context: an outcome "completed"/"failed" vs the status of that name.
+OUTCOME_LABELS: dict[str, Promise] = {
+    "accepted": _("accepted: handing off now"),
+    "returned": _("returned to operators"),
+    "completed": _("completed: the person is safe"),
+    "failed": _("failed: the handoff did not happen"),
+}
+
+
+def label(value: object) -> str:
+    text = str(value)
+    return str(LABELS.get(text, text))

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django import template
+
+from hotline.console.labels import OUTCOME_LABELS, label
+
+register = template.Library()
+
+
+@register.filter(name="label")
+def label_filter(value: object) -> str:
+    """``{{ case.status|label }}``: a stored code in the reader's language."""
+    return label(value)
+
+
+@register.filter
+def outcome(value: object) -> str:
+    return str(OUTCOME_LABELS.get(str(value), value))
+
+
+@register.filter
+def kb(size: int) -> str:
+    """A file size people can read."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size // 1024} KB"
+    return f"{size / (1024 * 1024):.1f} MB"

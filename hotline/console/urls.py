@@ -1,0 +1,45 @@
+"""The console's URLs. Every view here is wrapped in ``staff_view`` (console/access.py) and has a row
+in the authorization matrix test (tests/test_console_access.py)."""
+
+from django.urls import path
+
+from hotline.console.views import admin, case, handoff, oversight, queue
+
+app_name = "console"
+
+urlpatterns = [
+    path("", queue.home, name="home"),
+    path("queue/", queue.queue_page, name="queue"),
+    path("queue/rows/", queue.queue_rows, name="queue_rows"),
+    path("next/", queue.next_case, name="next"),
+    path("goto/", queue.goto, name="goto"),
+    path("case/<uuid:case_id>/", case.case_page, name="case"),
+    path("case/<uuid:case_id>/reply/", case.reply, name="case_reply"),
+    path("case/<uuid:case_id>/note/", case.note, name="case_note"),
+    path("case/<uuid:case_id>/status/", case.transition, name="case_transition"),
+    path("case/<uuid:case_id>/assign/", case.assign, name="case_assign"),
+    path("case/<uuid:case_id>/tags/", case.tags, name="case_tags"),
+    path("case/<uuid:case_id>/link/", case.link, name="case_link"),
+    path("case/<uuid:case_id>/unlink/", case.unlink, name="case_unlink"),
+    path("case/<uuid:case_id>/flag/", case.flag, name="case_flag"),
+    path("case/<uuid:case_id>/unblock/", case.unblock, name="case_unblock"),
+    path("case/<uuid:case_id>/preference/", case.preference, name="case_preference"),
+    path("attachment/<uuid:attachment_id>/", case.attachment, name="attachment"),
+    path("handoff/", handoff.handoff_list, name="handoff"),
+    path("handoff/<uuid:case_id>/", handoff.handoff_case, name="handoff_case"),
+    path("handoff/<uuid:case_id>/outcome/", handoff.handoff_outcome, name="handoff_outcome"),
+    path("load/", oversight.load, name="load"),
+    path("figures/", oversight.figures, name="figures"),
+    path("audit/", oversight.audit_log, name="audit"),
+    path("audit/verify/", oversight.audit_verify, name="audit_verify"),
+    path("staff/", admin.staff_list, name="staff"),
+    path("staff/add/", admin.staff_add, name="staff_add"),
+    path("staff/<int:user_id>/remove/", admin.staff_remove, name="staff_remove"),
+    path("staff/<int:user_id>/reset/", admin.staff_reset, name="staff_reset"),
+    path("staff/<int:user_id>/role/", admin.staff_role, name="staff_role"),
+    path("content/", admin.content, name="content"),
+    path("content/canned/", admin.canned_add, name="canned_add"),
+    path("content/canned/<int:reply_id>/delete/", admin.canned_delete, name="canned_delete"),
+    path("content/tags/", admin.tag_add, name="tag_add"),
+    path("content/tags/<int:tag_id>/delete/", admin.tag_delete, name="tag_delete"),
+]

@@ -1,0 +1,114 @@
+"""The console's front door and the queue."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
+
+from hotline.accounts.models import User
+from hotline.console import queue
+from hotline.console.access import ANY_STAFF, CASEWORKERS, access_case_by_number, signed_in_user, staff_view
+from hotline.console.render import flash, page, problem
+from hotline.core.lifecycle import Role
+from hotline.core.metadata import Category, ChannelKind, Priority
+
+POLL_SECONDS = 15
+
+
+def me(request: HttpRequest) -> User:
+    user = signed_in_user(request)
+    assert user is not None  # staff_view let the request through
+    return user
+
+
+@staff_view(ANY_STAFF)
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """Each role starts where its work is."""
+    role = me(request).staff_role
+    if role == Role.COORDINATOR:
+        return HttpResponseRedirect(reverse("console:handoff"))
+    if role == Role.ANALYST:
+        return HttpResponseRedirect(reverse("console:figures"))
+    return HttpResponseRedirect(reverse("console:queue"))
+
+
+def _tab(request: HttpRequest, user: User) -> queue.Tab:
+    value = request.GET.get("tab") or queue.default_tab(user)
+    for tab, _label in queue.TABS:
+        if tab == value:
+            return tab
+    raise queue.BadQuery(_("There is no such queue tab."))
+
+
+def _queue_context(request: HttpRequest) -> dict[str, object]:
+    user = me(request)
+    tab = _tab(request, user)
+    filters = queue.Filters.parse(request.GET)
+    cursor_text = request.GET.get("after", "")
+    cursor = queue.Cursor.decode(cursor_text) if cursor_text else None
+    counts = queue.counts(user, filters)
+    return {
+        "tab": tab,
+        "tabs": [(name, label, counts[name]) for name, label in queue.TABS],
+        "count_cap": queue.COUNT_CAP,
+        "filters": filters,
+        "filter_query": filters.as_query(),
+        "page": queue.page_of(user, tab, filters, cursor),
+        "first_page": cursor is None,
+        "poll_seconds": POLL_SECONDS,
+        "channels": [c.value for c in ChannelKind],
+        "categories": [c.value for c in Category],
+        "priorities": [p.value for p in Priority],
+    }
+
+
+@staff_view(CASEWORKERS)
+@require_safe
+def queue_page(request: HttpRequest) -> HttpResponse:
+    try:
+        context = _queue_context(request)
+    except queue.BadQuery as exc:
+        return problem(request, str(exc))
+    return page(request, "console/queue.html", context)
+
+
+@staff_view(CASEWORKERS)
+@require_safe
+def queue_rows(request: HttpRequest) -> HttpResponse:
+    """The tab counts and the table, for the page's periodic refresh (htmx)."""
+    try:
+        context = _queue_context(request)
+    except queue.BadQuery as exc:
+        return problem(request, str(exc))
+    return page(request, "console/_queue_body.html", context)
+
+
+@staff_view(CASEWORKERS)
+@require_safe
+def next_case(request: HttpRequest) -> HttpResponse:
+    """Open the case at the top of the current tab (keyboard: n)."""
+    user = me(request)
+    try:
+        tab = _tab(request, user)
+        filters = queue.Filters.parse(request.GET)
+    except queue.BadQuery as exc:
+        return problem(request, str(exc))
+    case = queue.first_case(user, tab, filters)
+    if case is None:
+        flash(request, _("Nothing is waiting in this tab."))
+        return HttpResponseRedirect(reverse("console:queue") + f"?tab={tab}")
+    return HttpResponseRedirect(reverse("console:case", args=[case.pk]))
+
+
+@staff_view(CASEWORKERS)
+@require_safe
+def goto(request: HttpRequest) -> HttpResponse:
+    """Open a case by its application number (the number staff say aloud: "application 1042")."""
+    raw = request.GET.get("number", "").strip().lstrip("#")
+    if not raw.isdigit() or len(raw) > 12:
+        return problem(request, _("An application number is digits only, like 1042."))
+    case = access_case_by_number(me(request), int(raw))
+    return HttpResponseRedirect(reverse("console:case", args=[case.pk]))
