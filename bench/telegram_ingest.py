@@ -102,7 +102,7 @@ class Server:
 
     def _reset_postgres(self) -> None:
         reset = "from django.db import connection; c = connection.cursor(); c.execute('DROP SCHEMA public CASCADE; CREATE SCHEMA public')"
-        subprocess.run([sys.executable, "-m", "hotline", "shell", "-c", reset], env=self.env, check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "hotline", "shell", "-c", reset], env=self.env, check=True, cwd=ROOT, capture_output=True)
 
     def __enter__(self) -> Server:
         password = Path(self.tmp.name) / "pw"
@@ -113,7 +113,7 @@ class Server:
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hotline", "serve", "--no-worker", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"), start_new_session=True,  # noqa: SIM115
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -139,6 +139,7 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
     """``inputs`` None: the baseline (GET /ping as many times as the webhook run sends updates)."""
     latencies: list[float] = []
     failures = 0
+    statuses: dict[str, int] = {}
     ids = itertools.count(1)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(applicants):
@@ -166,8 +167,10 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
                             async with session.post(f"{url}/telegram/webhook", json=body, headers=headers) as response:
                                 await response.read()
                                 ok = response.status == 200
-                    except aiohttp.ClientError:
+                                statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+                    except aiohttp.ClientError as exc:
                         ok = False
+                        statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
                     latencies.append(time.perf_counter() - started)
                     failures += not ok
 
@@ -178,6 +181,7 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
     return {
         "requests": len(latencies),
         "failed": failures,
+        "statuses": statuses,
         "per_second": round(len(latencies) / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),

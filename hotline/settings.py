@@ -143,6 +143,8 @@ TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 
 HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")
 HOTLINE_PORT = env_int("HOTLINE_PORT", 8000, minimum=1)
 HOTLINE_WEB_WORKERS = env_int("HOTLINE_WEB_WORKERS", 2, minimum=1)
+# Request threads per web worker; each may hold one database connection (mind PostgreSQL's max_connections).
+HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

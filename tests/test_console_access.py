@@ -21,7 +21,7 @@ from hotline.console.access import ADMINS, ANY_STAFF, CASEWORKERS, FIGURES, HAND
 from hotline.core.lifecycle import Role, Status
 from hotline.core.metadata import ChannelKind, Direction
 from tests.conftest import Org
-from tests.console_support import Staff, admin_staff, assign, make_staff, move, open_case, signed_in_client
+from tests.console_support import Staff, admin_staff, assign, inbound, make_staff, move, open_case, signed_in_client
 
 PUBLIC = "public"
 
@@ -87,7 +87,9 @@ def console_patterns() -> dict[str, URLPattern]:
 
 def test_every_console_url_has_a_rule_and_its_view_declares_the_same() -> None:
     patterns = console_patterns()
-    assert set(patterns) == set(RULES), f"views without a rule: {set(patterns) - set(RULES)}; stale rules: {set(RULES) - set(patterns)}"
+    assert set(patterns) == set(RULES), (
+        f"views without a rule: {set(patterns) - set(RULES)}; stale rules: {set(RULES) - set(patterns)}"
+    )
     for name, pattern in patterns.items():
         declared = getattr(pattern.callback, "allowed_roles", None)
         assert declared == RULES[name], f"{name}: the view declares {declared!r}, the matrix expects {RULES[name]!r}"
@@ -101,6 +103,8 @@ class World:
     ready: Case  # ready for handoff
     theirs: Case  # bob's: alice must see nothing of it
     spare: User  # an account the admin's matrix row may remove
+    reply_id: int
+    tag_id: int
 
     def args_for(self, name: str, case: Case | None = None) -> dict[str, object]:
         pattern = console_patterns()[name]
@@ -110,8 +114,8 @@ class World:
             "case_id": case.pk,
             "attachment_id": self.attachment_of(case),
             "user_id": self.spare.pk,
-            "reply_id": 1,
-            "tag_id": 1,
+            "reply_id": self.reply_id,
+            "tag_id": self.tag_id,
         }
         return {k: values[k] for k in wanted}
 
@@ -136,21 +140,21 @@ def world(org: Org) -> World:
     cases = []
     for chat in ("11", "12", "13"):
         case = open_case(chat, identity_details="x")
-        from tests.console_support import inbound
-
         inbound(case, "hello")
         cases.append(case)
     work, ready, theirs = cases
     ready = move(ready, Status.TRIAGE, Status.READY, by=staff["supervisor"])
     assign(theirs, bob)
-    triage.do_save_canned_reply(actor_of(org.admin), title="t", language="", body="b")
-    triage.do_create_tag(actor_of(org.admin), "tag-one")
+    reply = triage.do_save_canned_reply(actor_of(org.admin), title="t", language="", body="b")
+    tag = triage.do_create_tag(actor_of(org.admin), "tag-one")
     spare = User.objects.create_user(username="spare", password="x" * 20, role=Role.OPERATOR)
-    return World(org, staff, work, ready, theirs, spare)
+    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk)
 
 
 def _to_login(response: object) -> bool:
-    location = getattr(response, "headers", {}).get("Location", "") or getattr(response, "headers", {}).get("HX-Redirect", "")
+    location = getattr(response, "headers", {}).get("Location", "") or getattr(response, "headers", {}).get(
+        "HX-Redirect", ""
+    )
     return str(location).startswith("/accounts/login/")
 
 

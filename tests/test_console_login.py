@@ -38,7 +38,9 @@ def test_staff_sign_in_with_password_and_code_and_land_on_the_queue(alice: Staff
 
 def test_a_wrong_password_and_a_wrong_code_get_the_same_answer(alice: Staff) -> None:
     client = Client()
-    bad_password = client.post("/accounts/login/", {"username": "alice", "password": "nope-nope-nope", "code": alice.code()})
+    bad_password = client.post(
+        "/accounts/login/", {"username": "alice", "password": "nope-nope-nope", "code": alice.code()}
+    )
     bad_code = client.post("/accounts/login/", {"username": "alice", "password": alice.password, "code": "000000"})
     no_such_user = client.post("/accounts/login/", {"username": "mallory", "password": "x" * 12, "code": "123456"})
     for response in (bad_password, bad_code, no_such_user):
@@ -95,9 +97,13 @@ def test_a_weak_or_mismatched_new_password_is_refused(alice: Staff) -> None:
     client = signed_in_client(alice)
     weak = client.post("/accounts/password/", {"current": alice.password, "new": "short", "repeat": "short"})
     assert weak.status_code == 400
-    differ = client.post("/accounts/password/", {"current": alice.password, "new": "x" * 20 + "a", "repeat": "x" * 20 + "b"})
+    differ = client.post(
+        "/accounts/password/", {"current": alice.password, "new": "x" * 20 + "a", "repeat": "x" * 20 + "b"}
+    )
     assert differ.status_code == 400
-    wrong = client.post("/accounts/password/", {"current": "wrong" * 4, "new": "fine password here", "repeat": "fine password here"})
+    wrong = client.post(
+        "/accounts/password/", {"current": "wrong" * 4, "new": "fine password here", "repeat": "fine password here"}
+    )
     assert wrong.status_code == 400
     assert unlock_with_password(alice.user, alice.password)
 
@@ -122,7 +128,9 @@ def test_throttling_slows_the_guesser_but_not_the_real_user_elsewhere(alice: Sta
     for _ in range(throttle.PAIR.free + 1):
         assert _fail(attacker, "alice", "203.0.113.9") == 401
     refused = attacker.post(
-        "/accounts/login/", {"username": "alice", "password": alice.password, "code": alice.code()}, REMOTE_ADDR="203.0.113.9"
+        "/accounts/login/",
+        {"username": "alice", "password": alice.password, "code": alice.code()},
+        REMOTE_ADDR="203.0.113.9",
     )
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     # The real user, from her own machine, is not held up.

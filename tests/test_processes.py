@@ -123,7 +123,10 @@ def test_worker_stops_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(3)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until it is running
+        if "worker started" in line:
+            break
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from hotline.audit import log as audit
-from hotline.cases.actions import ActionError, do_set_answers, do_transition
+from hotline.cases.actions import ActionError, do_set_answers, do_transition, seal_for_case
 from hotline.cases.content import open_case_key
 from hotline.cases.models import (
     Attachment,
@@ -189,6 +189,8 @@ def do_unblock(actor: Actor, case: Case) -> int:
 
 
 def is_blocked(case: Case) -> bool:
+    if case.applicant_id is None:
+        return False
     return ChannelIdentity.objects.filter(applicant_id=case.applicant_id, blocked=True).exists()
 
 
@@ -198,8 +200,6 @@ def do_add_quarantined_message(actor: Actor, case: Case, *, channel: ChannelKind
     For channel adapters: when ``find_identity(...)`` is blocked, store what it sent here (on its
     latest case) instead of running the flow or opening a new case.
     """
-    from hotline.cases.actions import seal_for_case
-
     if not body.strip():
         raise ActionError(_("a message cannot be empty"))
     with transaction.atomic():

@@ -49,7 +49,7 @@ class BadQuery(ValueError):
     """A queue URL with a value it cannot use (shown to the user as a 400 with the reason)."""
 
 
-ANY = "any"
+ANY: Literal["any"] = "any"
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,14 @@ class Slice:
     """Cases in one status with one assignee (a user id), no assignee (None) or any (``ANY``)."""
 
     status: Status
-    assignee: int | None | Literal["any"]
+    assignee: int | Literal["any"] | None
 
 
 def slices(tab: Tab, user: User) -> list[Slice]:
     """The tab as slices, already narrowed to what ``user`` may work (see ``console/access.py``)."""
     sees_all = user.staff_role in SEE_ALL
     me = user.pk
-    within_reach: list[int | None | Literal["any"]] = [ANY] if sees_all else [None, me]
+    within_reach: list[int | Literal["any"] | None] = [ANY] if sees_all else [None, me]
     if tab == "new":
         return [Slice(Status.NEW, a) for a in within_reach]
     if tab == "unassigned":
@@ -148,7 +148,7 @@ def _slice_query(part: Slice, filters: Filters) -> QuerySet[Case]:
     qs = Case.objects.filter(status=part.status)
     if part.assignee is None:
         qs = qs.filter(assignee__isnull=True)
-    elif part.assignee != ANY:
+    elif isinstance(part.assignee, int):
         qs = qs.filter(assignee_id=part.assignee)
     qs = filters.apply(qs)
     if part.status in OPEN:
@@ -162,7 +162,9 @@ def _after(qs: QuerySet[Case], cursor: Cursor, descending: bool) -> QuerySet[Cas
         return qs.filter(created_at__lte=cursor.created_at).filter(
             Q(created_at__lt=cursor.created_at) | Q(id__lt=cursor.id)
         )
-    return qs.filter(created_at__gte=cursor.created_at).filter(Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id))
+    return qs.filter(created_at__gte=cursor.created_at).filter(
+        Q(created_at__gt=cursor.created_at) | Q(id__gt=cursor.id)
+    )
 
 
 @dataclass
@@ -178,7 +180,8 @@ class Page:
     next_cursor: str | None
 
 
-def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None, size: int = PAGE_SIZE) -> Page:
+def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None, size: int | None = None) -> Page:
+    size = size or PAGE_SIZE
     descending = newest_first(tab)
     order = ["-created_at", "-id"] if descending else ["created_at", "id"]
     found: list[Case] = []
@@ -245,7 +248,9 @@ def add_waiting(rows: list[Row]) -> None:
 
 def _add_tags(rows: list[Row]) -> None:
     by_case: dict[uuid.UUID, list[str]] = {}
-    for case_id, name in CaseTag.objects.filter(case_id__in=[r.case.pk for r in rows]).values_list("case_id", "tag__name"):
+    for case_id, name in CaseTag.objects.filter(case_id__in=[r.case.pk for r in rows]).values_list(
+        "case_id", "tag__name"
+    ):
         by_case.setdefault(case_id, []).append(name)
     for row in rows:
         row.tags = sorted(by_case.get(row.case.pk, []))

@@ -52,6 +52,7 @@ class Entry:
     answers: list[tuple[str, str]] = field(default_factory=list)
     attachments: list[AttachmentView] = field(default_factory=list)
     repeat: int = 1
+    action: str = ""  # for events: the audit action
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,9 @@ def build(case: Case, content: CaseContent, org_key: bytes) -> list[Entry]:
 def _messages(case: Case, content: CaseContent, org_key: bytes) -> list[Entry]:
     extra = {
         str(pk): (author or "", quarantined)
-        for pk, author, quarantined in Message.objects.filter(case=case).values_list("id", "author__username", "quarantined")
+        for pk, author, quarantined in Message.objects.filter(case=case).values_list(
+            "id", "author__username", "quarantined"
+        )
     }
     files = _attachments(case, org_key)
     out = []
@@ -118,7 +121,10 @@ def _events(case: Case) -> list[Entry]:
         AuditEvent.objects.filter(object_type="case", object_id=str(case.pk), action__in=_EVENT_ACTIONS).order_by("seq")
     )
     names = _usernames(events)
-    return [Entry(at=e.at, kind="event", who=e.actor_label, body=describe(e.action, e.details, names)) for e in events]
+    return [
+        Entry(at=e.at, kind="event", who=e.actor_label, body=describe(e.action, e.details, names), action=e.action)
+        for e in events
+    ]
 
 
 def _usernames(events: list[AuditEvent]) -> dict[int, str]:
@@ -161,10 +167,9 @@ def _fold_reads(entries: list[Entry]) -> list[Entry]:
     folded: list[Entry] = []
     for entry in entries:
         last = folded[-1] if folded else None
-        if last and entry.kind == "event" and last.kind == "event" and entry.body == last.body == _("read the case"):
-            if entry.who == last.who:
-                last.repeat += 1
-                last.at = entry.at
-                continue
+        if last and entry.action == last.action == "case.read" and entry.who == last.who:
+            last.repeat += 1
+            last.at = entry.at
+            continue
         folded.append(entry)
     return folded

@@ -10,6 +10,7 @@ from aiogram.types import Update
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from hotline.audit import log as audit
 from hotline.cases.actions import ActionError, find_identity
 from hotline.core.metadata import ChannelKind
 from hotline.outbox.enqueue import enqueue
@@ -38,7 +39,8 @@ def process_update(update: Update) -> Outcome:
             with write_turn(), transaction.atomic():
                 if not _claim(update.update_id):
                     return "duplicate"
-                handle_update(update)
+                with audit.batch():
+                    handle_update(update)
             return "stored"
         except IntegrityError:
             # Two deliveries of one update, or two first messages of one new chat, raced: try again.

@@ -54,8 +54,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
         return _error(400, f"not a valid Telegram update ({exc.error_count()} problem(s))")
     try:
         outcome = process_update(update)
-    except DatabaseError:
-        log.warning("telegram: database unavailable; update %d left for redelivery", update.update_id)
+    except DatabaseError as exc:
+        log.warning(
+            "telegram: database unavailable (%s); update %d left for redelivery", type(exc).__name__, update.update_id
+        )
         response = _error(503, "database unavailable, retry later")
         response["Retry-After"] = "5"
         return response

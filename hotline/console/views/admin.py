@@ -26,9 +26,9 @@ _OPEN = [s.value for s in OPEN]
 
 def _staff_context(new_password: tuple[str, str] | None = None) -> dict[str, object]:
     enrolled = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
-    staff = User.objects.annotate(open_cases=Count("assigned_cases", filter=Q(assigned_cases__status__in=_OPEN))).order_by(
-        "-is_active", "username"
-    )
+    staff = User.objects.annotate(
+        open_cases=Count("assigned_cases", filter=Q(assigned_cases__status__in=_OPEN))
+    ).order_by("-is_active", "username")
     return {
         "staff": [(u, u.pk in enrolled) for u in staff],
         "roles": [r.value for r in STAFF_ROLES],
@@ -68,7 +68,9 @@ def staff_remove(request: HttpRequest, user_id: int) -> HttpResponse:
         do_remove_staff(actor_of(me(request)), target)
     except StaffError as exc:
         return problem(request, str(exc))
-    flash(request, _("%(name)s was removed: their key, authenticator and sessions are gone.") % {"name": target.username})
+    flash(
+        request, _("%(name)s was removed: their key, authenticator and sessions are gone.") % {"name": target.username}
+    )
     return HttpResponseRedirect(reverse("console:staff"))
 
 
@@ -120,7 +122,9 @@ def canned_add(request: HttpRequest) -> HttpResponse:
     actor = actor_of(me(request))
     title, language, body = (request.POST.get(k, "") for k in ("title", "language", "body"))
     return _content_action(
-        request, lambda: triage.do_save_canned_reply(actor, title=title, language=language, body=body), _("Canned reply saved.")
+        request,
+        lambda: triage.do_save_canned_reply(actor, title=title, language=language, body=body),
+        _("Canned reply saved."),
     )
 
 

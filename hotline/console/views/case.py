@@ -37,7 +37,7 @@ from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
 from hotline.core import crypto
 from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError, allowed_targets
-from hotline.core.metadata import ChannelKind, Direction
+from hotline.core.metadata import ChannelKind, DeliveryState, Direction
 
 _REFUSALS = (ActionError, TransitionError)
 
@@ -133,15 +133,24 @@ def reply(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     if channel not in reply_channels(case):
         return problem(request, _("This applicant cannot be reached on that channel."))
     actor = actor_of(user)
-
-    def send() -> None:
-        do_add_message(
-            actor, case, direction=Direction.OUTBOUND, channel=ChannelKind(channel), body=form.cleaned_data["body"], author=user
+    try:
+        message = do_add_message(
+            actor,
+            case,
+            direction=Direction.OUTBOUND,
+            channel=ChannelKind(channel),
+            body=form.cleaned_data["body"],
+            author=user,
         )
         if form.cleaned_data["then_wait"] and Status.WAITING in allowed_targets(Status(case.status), user.staff_role):
             do_transition(actor, case, Status.WAITING)
-
-    return _run(request, case, send, _("Reply queued for delivery."))
+    except _REFUSALS as exc:
+        return problem(request, str(exc))
+    if message.delivery_state == DeliveryState.FAILED:
+        flash(request, _("The reply is saved on the case, but the applicant cannot be reached on this channel now."))
+    else:
+        flash(request, _("Reply queued for delivery."))
+    return _back(case)
 
 
 @staff_view(CASEWORKERS)
@@ -236,7 +245,9 @@ def flag(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         reason = RejectReason(request.POST.get("reason", ""))
     except ValueError:
         return problem(request, _("Say whether this is a probe or spam."))
-    return _run(request, case, lambda: triage.do_flag(actor_of(user), case, reason), _("Case flagged; the sender is blocked."))
+    return _run(
+        request, case, lambda: triage.do_flag(actor_of(user), case, reason), _("Case flagged; the sender is blocked.")
+    )
 
 
 @staff_view(SEE_ALL)
@@ -258,7 +269,9 @@ def preference(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     detail = request.POST.get("detail", "")
     if choice not in triage.PREFERENCES or len(detail) > 2000:
         return problem(request, _("Choose one of the listed preferences (details: at most 2000 characters)."))
-    return _run(request, case, lambda: triage.do_set_preference(actor_of(user), case, choice, detail), _("Preference recorded."))
+    return _run(
+        request, case, lambda: triage.do_set_preference(actor_of(user), case, choice, detail), _("Preference recorded.")
+    )
 
 
 @staff_view(CASEWORKERS)

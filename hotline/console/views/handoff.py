@@ -61,7 +61,9 @@ def handoff_list(request: HttpRequest) -> HttpResponse:
         )
         for status in (Status.READY, Status.HANDED_OFF)
     }
-    return page(request, "console/handoff_list.html", {"ready": cases[Status.READY], "handed_off": cases[Status.HANDED_OFF]})
+    return page(
+        request, "console/handoff_list.html", {"ready": cases[Status.READY], "handed_off": cases[Status.HANDED_OFF]}
+    )
 
 
 @staff_view(HANDOFF)

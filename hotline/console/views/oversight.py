@@ -43,7 +43,9 @@ def load(request: HttpRequest) -> HttpResponse:
     )
     hours = [(since + timedelta(hours=i), per_hour.get(since + timedelta(hours=i), 0)) for i in range(24)]
     peak = max([n for _h, n in hours] + [1])
-    by_status = dict(Case.objects.filter(status__in=_OPEN).values("status").annotate(n=Count("id")).values_list("status", "n"))
+    by_status = dict(
+        Case.objects.filter(status__in=_OPEN).values("status").annotate(n=Count("id")).values_list("status", "n")
+    )
     per_operator = list(
         Case.objects.filter(status__in=_OPEN, assignee__isnull=False)
         .values("assignee__username")
@@ -65,7 +67,10 @@ def load(request: HttpRequest) -> HttpResponse:
 
 def _waits(request: HttpRequest, now: datetime) -> dict[str, object]:
     """Waiting times of applicants who wrote and got no answer yet (the oldest :data:`WAITING_SAMPLE`)."""
-    rows = [queue.Row(c) for c in Case.objects.filter(status__in=[Status.NEW, Status.TRIAGE]).order_by("created_at")[:WAITING_SAMPLE]]
+    rows = [
+        queue.Row(c)
+        for c in Case.objects.filter(status__in=[Status.NEW, Status.TRIAGE]).order_by("created_at")[:WAITING_SAMPLE]
+    ]
     queue.add_waiting(rows)
     minutes = sorted((now - r.waiting_since).total_seconds() / 60 for r in rows if r.waiting_since)
     if not minutes:

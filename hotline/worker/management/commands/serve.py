@@ -120,6 +120,8 @@ class Command(BaseCommand):
                 str(port),
                 "--workers",
                 str(workers),
+                "--blocking-threads",
+                str(settings.HOTLINE_WEB_THREADS),
                 "--no-ws",
                 "--no-access-log",
                 "--log-level",

@@ -27,6 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stopping = False
+        if not options["once"]:
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
         try:
             check_server_keys()
         except KeyringError as exc:
@@ -36,8 +39,6 @@ class Command(BaseCommand):
             if options["once"]:
                 worker.run_once()
                 return
-            signal.signal(signal.SIGTERM, self._stop)
-            signal.signal(signal.SIGINT, self._stop)
             log.info("worker started (channels: %s)", ", ".join(worker.adapters) or "none")
             while not self.stopping:
                 if not worker.run_once(poll_timeout=1):
