@@ -42,3 +42,15 @@ def test_secret_from_file_wins_and_a_missing_file_is_an_error(monkeypatch: pytes
     monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigurationError, match="cannot be read"):
         env_secret("X_SECRET")
+
+
+def test_every_variable_read_in_settings_is_documented() -> None:
+    import re
+
+    import hotline.settings
+
+    source = Path(hotline.settings.__file__).read_text()
+    names = set(re.findall(r"env_(?:str|int|bool|list|secret)\(\s*\"([A-Z0-9_]+)\"", source))
+    docs = (Path(hotline.settings.__file__).parent.parent / "docs" / "configuration.md").read_text()
+    assert names, "the pattern found no variables"
+    assert sorted(n for n in names if f"`{n}`" not in docs) == []

@@ -181,37 +181,49 @@ class Page:
 
 
 def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None, size: int | None = None) -> Page:
+    """One page of the tab, in two steps: the keys of up to ``size + 1`` rows from each slice (index
+    only, no model objects), merged; then the full rows of just the page, in one query."""
     size = size or PAGE_SIZE
     descending = newest_first(tab)
     order = ["-created_at", "-id"] if descending else ["created_at", "id"]
-    found: list[Case] = []
+    keys: list[tuple[datetime, uuid.UUID]] = []
     for part in slices(tab, user):
         qs = _slice_query(part, filters)
         if cursor is not None:
             qs = _after(qs, cursor, descending)
-        found.extend(qs.select_related("number", "assignee").order_by(*order)[: size + 1])
-    found.sort(key=lambda c: (c.created_at, str(c.id)), reverse=descending)
-    shown = found[:size]
-    more = len(found) > size
-    rows = [Row(case) for case in shown]
+        keys.extend(qs.order_by(*order).values_list("created_at", "id")[: size + 1])
+    keys.sort(key=lambda k: (k[0], str(k[1])), reverse=descending)
+    shown = keys[:size]
+    by_id = {c.pk: c for c in Case.objects.filter(pk__in=[k[1] for k in shown]).select_related("number", "assignee")}
+    rows = [Row(by_id[pk]) for _at, pk in shown if pk in by_id]
     add_waiting(rows)
     _add_tags(rows)
-    next_cursor = Cursor(shown[-1].created_at, shown[-1].id).encode() if more and shown else None
+    more = len(keys) > size
+    next_cursor = Cursor(*shown[-1]).encode() if more and shown else None
     return Page(rows, next_cursor)
 
 
-def count_of(user: User, tab: Tab, filters: Filters) -> int:
-    """How many cases the tab holds, counting no further than :data:`COUNT_CAP`."""
+def _slice_count(part: Slice, filters: Filters) -> int:
+    return _slice_query(part, filters).order_by()[:COUNT_CAP].count()
+
+
+def count_of(user: User, tab: Tab, filters: Filters, known: dict[Slice, int] | None = None) -> int:
+    """How many cases the tab holds, counting no further than :data:`COUNT_CAP`. Tabs share slices
+    ("new and unassigned" is in two tabs), so ``known`` keeps each slice's count for the request."""
+    known = {} if known is None else known
     total = 0
     for part in slices(tab, user):
-        total += _slice_query(part, filters).order_by()[:COUNT_CAP].count()
+        if part not in known:
+            known[part] = _slice_count(part, filters)
+        total += known[part]
         if total >= COUNT_CAP:
             return COUNT_CAP
     return total
 
 
 def counts(user: User, filters: Filters) -> dict[str, int]:
-    return {tab: count_of(user, tab, filters) for tab, _label in TABS}
+    known: dict[Slice, int] = {}
+    return {tab: count_of(user, tab, filters, known) for tab, _label in TABS}
 
 
 def first_case(user: User, tab: Tab, filters: Filters) -> Case | None:

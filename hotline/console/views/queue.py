@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -59,6 +62,8 @@ def _queue_context(request: HttpRequest) -> dict[str, object]:
         "page": queue.page_of(user, tab, filters, cursor),
         "first_page": cursor is None,
         "poll_seconds": POLL_SECONDS,
+        "now": timezone.now(),
+        "case_url": reverse("console:case", args=[uuid.UUID(int=0)]).removesuffix(f"{uuid.UUID(int=0)}/"),
         "channels": [c.value for c in ChannelKind],
         "categories": [c.value for c in Category],
         "priorities": [p.value for p in Priority],
