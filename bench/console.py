@@ -264,7 +264,9 @@ def _client(username: str) -> Any:
         device.refresh_from_db()
     secret = __import__("base64").b32encode(bytes.fromhex(device.key)).decode()
     client = Client(HTTP_HOST="localhost")
-    response = client.post("/accounts/login/", {"username": username, "password": PASSWORD, "code": pyotp.TOTP(secret).now()})
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+    )
     if response.status_code != 302:
         raise RuntimeError(f"bench login failed: {response.status_code}")
     return client

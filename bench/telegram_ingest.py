@@ -64,13 +64,31 @@ def make_update(update_id: int, chat_id: int, kind: str, value: str, message_id:
     user = {"id": chat_id, "is_bot": False, "first_name": "Bench", "language_code": "ru"}
     chat = {"id": chat_id, "type": "private", "first_name": "Bench"}
     if kind == "button":
-        bot_message = {"message_id": message_id, "date": 1_700_000_000, "chat": chat,
-                       "from": {"id": 1, "is_bot": True, "first_name": "Hotline"}, "text": "?"}
-        return {"update_id": update_id,
-                "callback_query": {"id": f"{update_id}", "from": user, "chat_instance": "1",
-                                   "message": bot_message, "data": value}}
+        bot_message = {
+            "message_id": message_id,
+            "date": 1_700_000_000,
+            "chat": chat,
+            "from": {"id": 1, "is_bot": True, "first_name": "Hotline"},
+            "text": "?",
+        }
+        return {
+            "update_id": update_id,
+            "callback_query": {
+                "id": f"{update_id}",
+                "from": user,
+                "chat_instance": "1",
+                "message": bot_message,
+                "data": value,
+            },
+        }
     text = "/" + value if kind == "command" else value
-    message: dict[str, Any] = {"message_id": message_id, "date": 1_700_000_000, "chat": chat, "from": user, "text": text}
+    message: dict[str, Any] = {
+        "message_id": message_id,
+        "date": 1_700_000_000,
+        "chat": chat,
+        "from": user,
+        "text": text,
+    }
     if kind == "command":
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
     return {"update_id": update_id, "message": message}
@@ -90,10 +108,15 @@ class Server:
         self.tmp = tempfile.TemporaryDirectory(prefix="hotline-bench-")
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
-        self.env.update({
-            "HOTLINE_DATA_DIR": self.tmp.name, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-            "TELEGRAM_BOT_TOKEN": "1:bench", "TELEGRAM_MODE": "webhook", "HOTLINE_LOG_LEVEL": "WARNING",
-        })
+        self.env.update(
+            {
+                "HOTLINE_DATA_DIR": self.tmp.name,
+                "TELEGRAM_WEBHOOK_SECRET": SECRET,
+                "TELEGRAM_BOT_TOKEN": "1:bench",
+                "TELEGRAM_MODE": "webhook",
+                "HOTLINE_LOG_LEVEL": "WARNING",
+            }
+        )
         if database == "postgres":
             self.env["DATABASE_URL"] = PG_URL
             self._reset_postgres()
@@ -102,18 +125,51 @@ class Server:
 
     def _reset_postgres(self) -> None:
         reset = "from django.db import connection; c = connection.cursor(); c.execute('DROP SCHEMA public CASCADE; CREATE SCHEMA public')"
-        subprocess.run([sys.executable, "-m", "hotline", "shell", "-c", reset], env=self.env, check=True, cwd=ROOT, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "hotline", "shell", "-c", reset],
+            env=self.env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
+        )
 
     def __enter__(self) -> Server:
         password = Path(self.tmp.name) / "pw"
         password.write_text("a long benchmark password")
         subprocess.run(
-            [sys.executable, "-m", "hotline", "setup", "--username", "bench", "--password-file", str(password), "--json"],
-            env=self.env, check=True, cwd=ROOT, capture_output=True,
+            [
+                sys.executable,
+                "-m",
+                "hotline",
+                "setup",
+                "--username",
+                "bench",
+                "--password-file",
+                str(password),
+                "--json",
+            ],
+            env=self.env,
+            check=True,
+            cwd=ROOT,
+            capture_output=True,
         )
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "serve", "--no-worker", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"), start_new_session=True,  # noqa: SIM115
+            [
+                sys.executable,
+                "-m",
+                "hotline",
+                "serve",
+                "--no-worker",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),
+            start_new_session=True,  # noqa: SIM115
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -61,7 +61,10 @@ def test_the_offset_moves_only_after_processing(polling_rig: Any) -> None:
     emulator, worker = polling_rig
     emulator.add_user(12, language_code="en")
     update = emulator.send_command(12, "help")
-    with mock.patch.object(polling, "process_update", side_effect=RuntimeError("crash mid-way")), pytest.raises(RuntimeError):
+    with (
+        mock.patch.object(polling, "process_update", side_effect=RuntimeError("crash mid-way")),
+        pytest.raises(RuntimeError),
+    ):
         worker.run_once(poll_timeout=0)
     assert PollingState.objects.get(id=1).last_update_id < update["update_id"]
     assert not ProcessedUpdate.objects.exists()
@@ -108,7 +111,9 @@ def test_planted_strings_sent_through_the_bot_are_nowhere_at_rest(
     assert str(user) not in logged
 
 
-def test_the_emulator_access_log_and_ours_carry_no_token(telegram: TelegramRig, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_emulator_access_log_and_ours_carry_no_token(
+    telegram: TelegramRig, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     telegram.start(99, "en")
     assert TOKEN not in caplog.text

@@ -27,7 +27,9 @@ URL = "/telegram/webhook"
 
 def _update(update_id: int, text: str = "/start", chat_id: int = 555, **extra: Any) -> dict[str, Any]:
     message = {
-        "message_id": update_id, "date": 1_700_000_000, "text": text,
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "text": text,
         "chat": {"id": chat_id, "type": "private", "first_name": "A"},
         "from": {"id": chat_id, "is_bot": False, "first_name": "A", "language_code": "ru"},
     }

@@ -105,15 +105,27 @@ def _append(events: list[_Pending]) -> None:
     for e in events:
         seq += 1
         payload = _canonical(
-            seq, e.at, (e.actor.user_id, e.actor.label, e.actor.role.value), e.action, (e.object_type, e.object_id),
+            seq,
+            e.at,
+            (e.actor.user_id, e.actor.label, e.actor.role.value),
+            e.action,
+            (e.object_type, e.object_id),
             e.details,
         )
         digest = crypto.keyed_chain_hash(key, prev, payload)
         rows.append(
             AuditEvent(
-                seq=seq, at=e.at, actor_id=e.actor.user_id, actor_label=e.actor.label, role=e.actor.role.value,
-                action=e.action, object_type=e.object_type, object_id=e.object_id, details=e.details,
-                prev_hash=prev, hash=digest,
+                seq=seq,
+                at=e.at,
+                actor_id=e.actor.user_id,
+                actor_label=e.actor.label,
+                role=e.actor.role.value,
+                action=e.action,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                details=e.details,
+                prev_hash=prev,
+                hash=digest,
             )
         )
         prev = digest

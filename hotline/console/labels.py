@@ -5,7 +5,10 @@ Values are stored as stable English codes; this is the one place that turns them
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 LABELS: dict[str, Promise] = {
@@ -73,3 +76,15 @@ OUTCOME_LABELS: dict[str, Promise] = {
 def label(value: object) -> str:
     text = str(value)
     return str(LABELS.get(text, text))
+
+
+def compact_age(when: datetime | None, now: datetime) -> str:
+    """A duration for dense tables: "7 min", "3 h 12 min", "4 d"."""
+    if when is None:
+        return "—"
+    minutes = max(0, int((now - when).total_seconds() // 60))
+    if minutes < 60:
+        return gettext("%(m)s min") % {"m": minutes}
+    if minutes < 48 * 60:
+        return gettext("%(h)s h %(m)s min") % {"h": minutes // 60, "m": minutes % 60}
+    return gettext("%(d)s d") % {"d": minutes // (24 * 60)}

@@ -7,7 +7,7 @@ Speed at a million cases comes from two choices:
   (status, assignee_id, created_at)``. Each slice is read with **keyset pagination** (``created_at,
   id`` after the last row shown, never OFFSET) and a LIMIT, and the slices are merged here. A page
   therefore touches about ``slices × page size`` index entries however many cases exist;
-* counts stop at :data:`COUNT_CAP` ("1000+"): an exact count of a long queue helps nobody and
+* counts stop at :data:`COUNT_CAP` ("200+"): an exact count of a long queue helps nobody and
   would cost a scan.
 
 Cases from a blocked channel identity (flagged as probe or spam) are left out of the open tabs.
@@ -32,7 +32,8 @@ from hotline.core.lifecycle import OPEN, Role, Status
 from hotline.core.metadata import Category, ChannelKind, Direction, Priority
 
 PAGE_SIZE = 50
-COUNT_CAP = 1000
+# "200+" says "far too many" as well as any exact figure would; the Load view has exact ones.
+COUNT_CAP = 200
 Tab = Literal["new", "unassigned", "mine", "waiting", "ready", "flagged"]
 TABS: list[tuple[Tab, object]] = [
     ("new", _("New")),

@@ -103,7 +103,9 @@ class TelegramAdapter:
 
     def after_delivery(self, item: OutboundItem, result: dict[str, Any], message_id: object | None) -> None:
         if item.kind == "send" and item.identity_id:
-            ChatTrace.objects.create(identity_id=uuid.UUID(item.identity_id), message_id=result["message_id"], at=timezone.now())
+            ChatTrace.objects.create(
+                identity_id=uuid.UUID(item.identity_id), message_id=result["message_id"], at=timezone.now()
+            )
         elif item.kind == "delete" and item.identity_id:
             ChatTrace.objects.filter(identity_id=uuid.UUID(item.identity_id), message_id__in=result["deleted"]).delete()
         elif item.kind == "fetch" and message_id is not None:

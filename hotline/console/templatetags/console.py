@@ -3,9 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
-from django.utils.translation import gettext as _
 
-from hotline.console.labels import OUTCOME_LABELS, label
+from hotline.console.labels import OUTCOME_LABELS, compact_age, label
 
 register = template.Library()
 
@@ -33,12 +32,4 @@ def kb(size: int) -> str:
 
 @register.filter
 def age(when: datetime | None, now: datetime) -> str:
-    """A compact duration for dense tables: "7 min", "3 h 12 min", "4 d"."""
-    if when is None:
-        return "—"
-    minutes = max(0, int((now - when).total_seconds() // 60))
-    if minutes < 60:
-        return _("%(m)s min") % {"m": minutes}
-    if minutes < 48 * 60:
-        return _("%(h)s h %(m)s min") % {"h": minutes // 60, "m": minutes % 60}
-    return _("%(d)s d") % {"d": minutes // (24 * 60)}
+    return compact_age(when, now)

@@ -1,0 +1,182 @@
+"""Crash safety: `kill -9` the web server and the worker in the middle of a stream of updates and
+replies. Afterwards no update that was acknowledged with a 2xx is missing, and no case is duplicated.
+
+The web server (granian) and the worker run as real processes against the test database; the
+Telegram emulator plays Telegram, retrying webhook deliveries until they succeed, as Telegram does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from hotline.cases.models import Case
+from hotline.channels.telegram.models import ProcessedUpdate
+from hotline.outbox.models import OutboxMessage
+from hotline.testing.telegram_emulator import RateLimits, TelegramEmulator
+from tests.conftest import Org
+from tests.telegram_harness import SECRET, TOKEN, set_webhook
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+USERS = 8
+MESSAGES_PER_USER = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Processes:
+    def __init__(self, emulator: TelegramEmulator, port: int) -> None:
+        db = connection.settings_dict
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
+        if connection.vendor == "sqlite":
+            self.env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
+        else:
+            self.env["DATABASE_URL"] = (
+                f"postgres://{db['USER'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+            )
+        self.env.update(
+            {
+                "HOTLINE_DATA_DIR": str(settings.HOTLINE_DATA_DIR),
+                "HOTLINE_KEYS_DIR": str(settings.HOTLINE_KEYS_DIR),
+                "HOTLINE_FLOWS_DIR": str(settings.HOTLINE_FLOWS_DIR),
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_WEBHOOK_SECRET": SECRET,
+                "TELEGRAM_API_BASE": emulator.base_url,
+                "TELEGRAM_CHAT_RATE": "1000",
+                "HOTLINE_WORKER_POLL_SECONDS": "0.1",
+            }
+        )
+        self.port = port
+        self.web: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+
+    def start_web(self) -> None:
+        self.web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "granian",
+                "--interface",
+                "wsgi",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--blocking-threads",
+                "4",
+                "--no-ws",
+                "--log-level",
+                "error",
+                "hotline.wsgi:application",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("granian did not start")
+
+    def start_worker(self) -> None:
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "worker"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes] | None) -> None:
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self) -> None:
+        self.kill(self.web)
+        self.kill(self.worker)
+
+
+def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no_case(
+    org_tx: Org, tmp_path: Path
+) -> None:
+    emulator = TelegramEmulator(
+        token=TOKEN, rate_limits=RateLimits(per_chat_rate=0, global_rate=0), webhook_retry_max=0.3
+    ).start()
+    port = _free_port()
+    procs = Processes(emulator, port)
+    try:
+        procs.start_web()
+        procs.start_worker()
+        set_webhook(emulator, f"http://127.0.0.1:{port}/telegram/webhook")
+        users = [7_000_000 + i for i in range(USERS)]
+        for user in users:
+            emulator.add_user(user, language_code="en")
+
+        def stream() -> None:
+            for round_ in range(MESSAGES_PER_USER + 2):
+                for user in users:
+                    if round_ == 0:
+                        emulator.send_command(user, "start")
+                    elif round_ == 1:
+                        emulator.send_text(user, "yes")  # consent: the case opens
+                    else:
+                        emulator.send_text(user, f"message {round_}")
+                time.sleep(0.05)
+
+        sender = threading.Thread(target=stream)
+        sender.start()
+        total = USERS * (MESSAGES_PER_USER + 2)
+        # Crash both, twice, while updates and replies are flowing.
+        for crash_at in (total // 4, total // 2):
+            while len({a.update_id for a in emulator.webhook_attempts if a.ok}) < crash_at:
+                time.sleep(0.02)
+            procs.kill(procs.web)
+            procs.kill(procs.worker)
+            time.sleep(0.3)
+            procs.start_web()
+            procs.start_worker()
+        sender.join()
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            acknowledged = {a.update_id for a in emulator.webhook_attempts if a.ok}
+            if len(acknowledged) == total and not OutboxMessage.objects.exists():
+                break
+            time.sleep(0.2)
+        acknowledged = {a.update_id for a in emulator.webhook_attempts if a.ok}
+        assert len(acknowledged) == total, "every update is eventually acknowledged"
+        stored = set(ProcessedUpdate.objects.values_list("update_id", flat=True))
+        assert acknowledged <= stored, f"acknowledged but missing: {sorted(acknowledged - stored)[:5]}"
+        assert any(not a.ok for a in emulator.webhook_attempts), "the crashes should have failed some deliveries"
+        # One case per applicant: no update was applied twice.
+        per_applicant = list(Case.objects.values_list("applicant_id", flat=True))
+        assert len(per_applicant) == USERS and len(set(per_applicant)) == USERS
+        assert not OutboxMessage.objects.exists(), "every reply was delivered"
+        for user in users:
+            assert sum(1 for m in emulator.chat(user) if m.from_bot) >= MESSAGES_PER_USER
+    finally:
+        procs.stop()
+        emulator.stop()
