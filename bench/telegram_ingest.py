@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from hotline.core import flow as engine  # noqa: E402
 
-SECRET = "bench-webhook-secret"
+SECRET = "bench-webhook-secret"  # noqa: S105 (a benchmark-only webhook secret)
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 
 
@@ -118,20 +118,26 @@ class Server:
             }
         )
         if database == "postgres":
-            self.env["DATABASE_URL"] = PG_URL
-            self._reset_postgres()
+            self.env["DATABASE_URL"] = self._reset_postgres()
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _reset_postgres(self) -> None:
-        reset = "from django.db import connection; c = connection.cursor(); c.execute('DROP SCHEMA public CASCADE; CREATE SCHEMA public')"
-        subprocess.run(
-            [sys.executable, "-m", "hotline", "shell", "-c", reset],
-            env=self.env,
-            check=True,
-            cwd=ROOT,
-            capture_output=True,
-        )
+    def _reset_postgres(self) -> str:
+        """A fresh database of its own (``hotline_bench``) on the server of BENCH_PG_URL."""
+        import dj_database_url
+        import psycopg
+
+        db = dj_database_url.parse(PG_URL)
+        params = {
+            "host": db.get("HOST") or "127.0.0.1",
+            "port": db.get("PORT") or 5432,
+            "user": db.get("USER") or None,
+            "password": db.get("PASSWORD") or None,
+        }
+        with psycopg.connect(dbname=db["NAME"], autocommit=True, **params) as conn:
+            conn.execute("DROP DATABASE IF EXISTS hotline_bench WITH (FORCE)")
+            conn.execute("CREATE DATABASE hotline_bench")
+        return PG_URL.rsplit("/", 1)[0] + "/hotline_bench"
 
     def __enter__(self) -> Server:
         password = Path(self.tmp.name) / "pw"
@@ -169,7 +175,7 @@ class Server:
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w"),
-            start_new_session=True,  # noqa: SIM115
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

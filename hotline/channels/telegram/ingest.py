@@ -13,10 +13,9 @@ from django.utils import timezone
 from hotline.audit import log as audit
 from hotline.cases.actions import ActionError, find_identity
 from hotline.core.metadata import ChannelKind
+from hotline.dbwrite import write_turn
 from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
-
-from hotline.dbwrite import write_turn
 
 from .conversation import handle_update
 from .models import ProcessedUpdate
