@@ -1,6 +1,6 @@
 """Console server time at 1k and at 1M cases: does the queue stay fast as the archive grows?
 
-Each size gets its own scratch SQLite database under ``/tmp/hotline-bench-console-<n>`` (created
+Each size gets its own scratch SQLite database under ``$TMPDIR/hotline-bench-console-<n>`` (created
 fresh unless ``--reuse``): a real installation (``hotline setup``), real staff, a handful of real
 cases made through the actions, and the rest of the ``n`` cases bulk-inserted straight into the
 tables with the same shape (statuses, assignees, ages, one message and one audit event each). Then
@@ -24,6 +24,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -98,7 +99,8 @@ def label(n: int) -> str:
 
 
 def data_dir(n: int) -> Path:
-    return Path("/tmp") / f"hotline-bench-console-{n}"
+    """Scratch space outside the work tree (a 1M-case database is about 1.5 GB)."""
+    return Path(tempfile.gettempdir()) / f"hotline-bench-console-{n}"
 
 
 # --- child: build one database and time the pages -------------------------------------------------------

@@ -38,4 +38,4 @@ def test_labels_and_navigation_are_translated() -> None:
     with translation.override("uk"):
         untranslated = [k for k, v in LABELS.items() if str(v) == k and k != "telegram"]
         assert untranslated == []
-        assert [str(item.label) for item in NAV][0] == "Черга"
+        assert str(NAV[0].label) == "Черга"
