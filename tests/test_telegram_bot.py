@@ -243,3 +243,21 @@ def test_status_speaks_plainly(telegram: TelegramRig, org_tx: Org) -> None:
     actions.do_transition(org_tx.admin_actor, _case_of(telegram, 9002), Status.TRIAGE)
     telegram.act(lambda: telegram.emulator.send_command(9002, "status"))
     assert "operator is working" in telegram.bot_texts(9002)[-1]
+
+
+def test_the_language_can_change_after_the_intake(telegram: TelegramRig) -> None:
+    telegram.start(9003, "ru")
+    telegram.complete_intake(9003)
+    telegram.act(lambda: telegram.emulator.send_command(9003, "lang"))
+    telegram.press(9003, "l|uk")
+    assert telegram.bot_texts(9003)[-1] == "Добре, далі пишемо українською."
+    telegram.act(lambda: telegram.emulator.send_command(9003, "status"))
+    assert "чекає на оператора" in telegram.bot_texts(9003)[-1]
+
+
+def test_the_language_can_change_in_the_middle_of_the_intake(telegram: TelegramRig) -> None:
+    telegram.start(9004, "ru")
+    telegram.act(lambda: telegram.emulator.send_command(9004, "lang"))
+    telegram.press(9004, "l|en")
+    assert telegram.session(9004).language == "en"  # type: ignore[union-attr]
+    assert any(b.startswith("f|") for b in button_data(telegram.phone(9004)[-1]))

@@ -302,11 +302,13 @@ def _on_callback(query: CallbackQuery) -> None:
         return
     if data.startswith("l|") and data[2:] in LANGUAGES:
         chat.answer_callback(query.id)
-        if chat.in_flow:
-            chat.step(engine.SetLanguage(data[2:]))
+        chat.language = data[2:]
+        if chat.session is not None and (chat.in_flow or chat.open_case() is not None):
+            chat.step(engine.SetLanguage(data[2:]))  # a finished conversation keeps the new language
+            if not chat.in_flow:
+                chat.say_phrase("language_set")
         else:
-            chat.language = data[2:]
-            chat.step(engine.Start(language=data[2:]), restart=chat.open_case() is None)
+            chat.step(engine.Start(language=data[2:]), restart=True)
         return
     if not chat.in_flow:
         chat.answer_callback(query.id, phrase("stale_button", chat.language))
