@@ -35,6 +35,10 @@ RULES: dict[str, frozenset[Role] | str] = {
     "accounts:logout_everywhere": ANY_STAFF,
     "console:home": ANY_STAFF,
     "console:queue": CASEWORKERS,
+    "console:phone": CASEWORKERS,
+    "console:phone_start": CASEWORKERS,
+    "console:phone_log": CASEWORKERS,
+    "console:phone_step": CASEWORKERS,
     "console:queue_rows": CASEWORKERS,
     "console:next": CASEWORKERS,
     "console:goto": CASEWORKERS,
@@ -105,6 +109,7 @@ class World:
     spare: User  # an account the admin's matrix row may remove
     reply_id: int
     tag_id: int
+    call_id: uuid.UUID  # a phone intake in progress
 
     def args_for(self, name: str, case: Case | None = None) -> dict[str, object]:
         pattern = console_patterns()[name]
@@ -116,6 +121,7 @@ class World:
             "user_id": self.spare.pk,
             "reply_id": self.reply_id,
             "tag_id": self.tag_id,
+            "identity_id": self.call_id,
         }
         return {k: values[k] for k in wanted}
 
@@ -148,7 +154,21 @@ def world(org: Org) -> World:
     reply = triage.do_save_canned_reply(actor_of(org.admin), title="t", language="", body="b")
     tag = triage.do_create_tag(actor_of(org.admin), "tag-one")
     spare = User.objects.create_user(username="spare", password="x" * 20, role=Role.OPERATOR)
-    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk)
+    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org))
+
+
+def _phone_call(org: Org) -> uuid.UUID:
+    from django.db import transaction
+
+    from hotline.cases.actions import get_or_create_identity
+    from hotline.core import flow as engine
+    from hotline.core.metadata import ChannelKind
+    from hotline.flows import runner
+
+    with transaction.atomic():
+        identity = get_or_create_identity(ChannelKind.PHONE, "call-matrix")
+        runner.run_step(identity, engine.Start(language="en"), channel=ChannelKind.PHONE, actor=org.admin_actor)
+    return identity.pk
 
 
 def _to_login(response: object) -> bool:

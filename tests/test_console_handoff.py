@@ -23,14 +23,14 @@ def carol(org: Org) -> Client:
 
 
 def test_the_handoff_shows_what_is_needed_and_not_the_channel(org: Org, sam: Staff, carol: Client) -> None:
-    case = open_case("5551", full_name="Ivan Petrov", unit="3rd company", telegram_username="@ivan_p")
+    case = open_case("5551", identity="Ivan Petrov, 3rd company", telegram_username="@ivan_p")
     inbound(case, "I sent this from my phone")
-    triage.do_set_preference(org.admin_actor, case, "stay")
+    triage.do_set_preference(org.admin_actor, case, "stay_in_ukraine")
     move(case, Status.TRIAGE, Status.READY, by=sam)
     listing = carol.get("/console/handoff/").content.decode()
     assert f"#{case.number.id}" in listing
     page = carol.get(f"/console/handoff/{case.pk}/").content.decode()
-    assert "Ivan Petrov" in page and "3rd company" in page and "stay" in page
+    assert "Ivan Petrov" in page and "3rd company" in page and "stay_in_ukraine" in page
     for revealing in (
         "Telegram",
         "telegram",

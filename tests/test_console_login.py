@@ -168,7 +168,7 @@ def test_the_waiting_time_doubles_up_to_a_cap() -> None:
     assert throttle.delay_after(10_000, throttle.PAIR) == throttle.PAIR.cap
 
 
-def test_an_idle_session_is_signed_out_but_polling_does_not_keep_it_alive(alice: Staff, settings: object) -> None:
+def test_an_idle_session_is_signed_out_but_polling_does_not_keep_it_alive(alice: Staff) -> None:
     client = signed_in_client(alice)
     session = client.session
     session["last_seen"] = int(time.time()) - 10 * 60
@@ -199,3 +199,13 @@ def test_the_console_speaks_ukrainian(alice: Staff) -> None:
     page = client.get("/console/queue/").content.decode()
     assert "Черга" in page and "Queue" not in page
     assert client.post("/accounts/language/", {"language": "xx"}).status_code == 302
+
+
+def test_a_session_ends_after_its_maximum_length_however_active(alice: Staff) -> None:
+    client = signed_in_client(alice)
+    session = client.session
+    session["signed_in_at"] = int(time.time()) - 13 * 3600
+    session.save()
+    response = client.get("/console/queue/")
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    assert b"maximum length" in client.get(response.url).content

@@ -142,3 +142,10 @@ def test_an_admin_cannot_remove_themselves_or_the_last_admin(org: Org) -> None:
     admin = signed_in_client(admin_staff(org))
     assert admin.post(f"/console/staff/{org.admin.pk}/remove/").status_code == 400
     assert StaffKeyWrap.objects.filter(user=org.admin).exists()
+
+
+def test_static_assets_are_served_by_the_app_itself(client: Client) -> None:
+    for path, start in (("/static/console/htmx.min.js", b"var htmx"), ("/static/console/console.css", b"/* Hotline")):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert b"".join(response.streaming_content).startswith(start)  # type: ignore[attr-defined]

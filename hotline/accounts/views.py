@@ -30,10 +30,19 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from hotline.accounts import throttle, totp
+from hotline.accounts.middleware import SIGNED_IN_AT
 from hotline.accounts.models import User
 from hotline.accounts.sessions import end_sessions
 from hotline.accounts.staff import StaffError, actor_of, do_change_password
-from hotline.accounts.unlock import SessionLocked, forget, open_stash, org_key_for, stash_org_key, stashed_blob
+from hotline.accounts.unlock import (
+    UNLOCK_COOKIE,
+    SessionLocked,
+    forget,
+    open_stash,
+    org_key_for,
+    stash_org_key,
+    stashed_blob,
+)
 from hotline.audit import log as audit
 from hotline.console.access import ANY_STAFF, public_view, signed_in_user, staff_view
 from hotline.console.render import flash, page
@@ -57,10 +66,6 @@ class PasswordForm(forms.Form):
     current = forms.CharField(max_length=1024, strip=False)
     new = forms.CharField(max_length=1024, strip=False)
     repeat = forms.CharField(max_length=1024, strip=False)
-
-
-def home_for(user: User) -> str:
-    return reverse("console:home")
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -90,8 +95,8 @@ def complete_login(request: HttpRequest, user: User, device: TOTPDevice, org_key
     otp_login(request, device)
     for name in ("enrol_user", "enrol_started", "enrol_next"):
         request.session.pop(name, None)
-    request.session["last_seen"] = int(time.time())
-    response = HttpResponseRedirect(next_url or home_for(user))
+    request.session["last_seen"] = request.session[SIGNED_IN_AT] = int(time.time())
+    response = HttpResponseRedirect(next_url or reverse("console:home"))
     stash_org_key(request, response, user.pk, org_key)
     throttle.remember_browser(request, response, user.username)
     with transaction.atomic():
@@ -149,7 +154,7 @@ def _start_enrolment(request: HttpRequest, user: User, org_key: bytes) -> HttpRe
 def _pending_enrolment(request: HttpRequest) -> tuple[User, bytes] | None:
     user_id = request.session.get("enrol_user")
     started = request.session.get("enrol_started", 0)
-    blob, cookie = stashed_blob(request), request.COOKIES.get("hotline_unlock")
+    blob, cookie = stashed_blob(request), request.COOKIES.get(UNLOCK_COOKIE)
     if not isinstance(user_id, int) or blob is None or cookie is None:
         return None
     if time.time() - started > ENROL_MINUTES * 60:

@@ -37,8 +37,10 @@ from hotline.core.lifecycle import RejectReason, Status
 from hotline.core.metadata import ChannelKind, DeliveryState, Direction
 
 TAG_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-PREFERENCES = ("exchange", "stay", "undecided", "other")
-PREFERENCE_FIELD = "preference"
+# The intake flow's question about the choice after surrender (flows/intake.yaml, step after_surrender):
+# operators record or correct the same sealed answer.
+PREFERENCES = ("exchange", "stay_in_ukraine", "third_country", "undecided")
+PREFERENCE_FIELD = "after_surrender"
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024
 MAX_CANNED_BODY = 4000
 
@@ -281,8 +283,8 @@ def do_add_attachment(
 ) -> Attachment:
     """Store a file sent with ``message``, sealed whole to the case key.
 
-    ``meta_sealed`` holds JSON ``{"filename", "mime"}`` (plus anything channel-specific the caller
-    adds later); ``content_sealed`` the bytes. Both are bound to the attachment row and field.
+    ``meta_sealed`` holds JSON ``{"file_name", "mime_type"}`` (Telegram's names, which the Telegram
+    adapter writes too); ``content_sealed`` the bytes. Both are bound to the attachment row and field.
     """
     if len(content) > MAX_ATTACHMENT_BYTES:
         raise ActionError(_("that file is too large"))
@@ -290,7 +292,7 @@ def do_add_attachment(
         raise ActionError(_("unknown attachment kind"))
     case = message.case
     attachment = Attachment(message=message, kind=kind, size=len(content), created_at=timezone.now())
-    meta = json.dumps({"filename": filename[:200], "mime": mime[:100]}).encode()
+    meta = json.dumps({"file_name": filename[:200], "mime_type": mime[:100]}).encode()
     attachment.meta_sealed = crypto.seal(bytes(case.public_key), meta, _aad(attachment.id, "meta_sealed"))
     attachment.content_sealed = crypto.seal(bytes(case.public_key), content, _aad(attachment.id, "content_sealed"))
     with transaction.atomic():
@@ -316,8 +318,8 @@ def attachment_meta(case_key: bytes, attachment: Attachment) -> AttachmentMeta:
         id=str(attachment.id),
         kind=attachment.kind,
         size=attachment.size,
-        filename=str(meta.get("filename") or ""),
-        mime=str(meta.get("mime") or ""),
+        filename=str(meta.get("file_name") or ""),
+        mime=str(meta.get("mime_type") or ""),
     )
 
 

@@ -55,7 +55,8 @@ LABELS: dict[str, Promise] = {
     "returned": _("returned to operators"),
     # preferences after surrender
     "exchange": _("exchange (return home)"),
-    "stay": _("stay in Ukraine"),
+    "stay_in_ukraine": _("stay in Ukraine"),
+    "third_country": _("go to a third country"),
     "undecided": _("undecided"),
     # roles
     "operator": _("operator"),

@@ -25,7 +25,7 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("console:queue", _("Queue"), CASEWORKERS),
-    # Phone intake ("console:phone", CASEWORKERS) belongs here, once the flow engine is in.
+    NavItem("console:phone", _("Phone call"), CASEWORKERS),
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
     NavItem("console:figures", _("Figures"), FIGURES),

@@ -3,7 +3,7 @@ in the authorization matrix test (tests/test_console_access.py)."""
 
 from django.urls import path
 
-from hotline.console.views import admin, case, handoff, oversight, queue
+from hotline.console.views import admin, case, handoff, oversight, phone, queue
 
 app_name = "console"
 
@@ -25,6 +25,10 @@ urlpatterns = [
     path("case/<uuid:case_id>/unblock/", case.unblock, name="case_unblock"),
     path("case/<uuid:case_id>/preference/", case.preference, name="case_preference"),
     path("attachment/<uuid:attachment_id>/", case.attachment, name="attachment"),
+    path("phone/", phone.phone_home, name="phone"),
+    path("phone/start/", phone.phone_start, name="phone_start"),
+    path("phone/log/", phone.phone_log, name="phone_log"),
+    path("phone/<uuid:identity_id>/", phone.phone_step, name="phone_step"),
     path("handoff/", handoff.handoff_list, name="handoff"),
     path("handoff/<uuid:case_id>/", handoff.handoff_case, name="handoff_case"),
     path("handoff/<uuid:case_id>/outcome/", handoff.handoff_outcome, name="handoff_outcome"),

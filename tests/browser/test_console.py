@@ -139,7 +139,7 @@ def test_a_coordinator_hands_a_case_off(page: Page, live_server: LiveServer, org
         channel=ChannelKind.WEB,
         address="portal-3",
         language="ru",
-        answers={"full_name": "Ivan Petrov", "unit": "3rd company"},
+        answers={"identity": "Ivan Petrov, 3rd company"},
     )
     move(case, Status.TRIAGE, Status.READY, by=sam)
     sign_in(page, live_server, carol)

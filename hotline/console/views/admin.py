@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -107,9 +109,9 @@ def content(request: HttpRequest) -> HttpResponse:
     return page(request, "console/content.html", {"canned": CannedReply.objects.all(), "tags": Tag.objects.all()})
 
 
-def _content_action(request: HttpRequest, action: object, done: str) -> HttpResponse:
+def _content_action(request: HttpRequest, action: Callable[[], object], done: str) -> HttpResponse:
     try:
-        action()  # type: ignore[operator]
+        action()
     except ActionError as exc:
         return problem(request, str(exc))
     flash(request, done)

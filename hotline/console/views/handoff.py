@@ -29,16 +29,11 @@ from hotline.core.lifecycle import Status, TransitionError
 # Intake answers a coordinator needs to receive someone (flow step ids). Everything else stays with
 # the operators: a new flow field reaches the handoff only by being named here.
 HANDOFF_FIELDS = (
-    "full_name",
-    "date_of_birth",
-    "rank",
-    "unit",
-    "identity_details",
-    "location",
-    "crossing_plan",
-    "group_details",
-    "health",
-    "documents",
+    "identity",
+    "relative_identity",
+    "situation",
+    "relative_situation",
+    "safe_contact",
     triage.PREFERENCE_FIELD,
 )
 LIST_SIZE = 200
