@@ -65,9 +65,13 @@ INSTALLED_APPS = [
     "hotline.flows",
     "hotline.channels.telegram",
     "hotline.console",
+    "hotline.kb",
+    "hotline.channels.web",
+    "hotline.portal",
 ]
 
 MIDDLEWARE = [
+    "hotline.portal.middleware.PortalMiddleware",  # flood limits first: a rejection costs no more
     "django.middleware.security.SecurityMiddleware",
     "hotline.console.middleware.StaticFilesMiddleware",
     "hotline.console.middleware.SecurityHeadersMiddleware",
@@ -122,6 +126,10 @@ HOTLINE_WORKER_POLL_SECONDS = float(env_str("HOTLINE_WORKER_POLL_SECONDS", "0.5"
 # --- outbox and flows -------------------------------------------------------------------------------
 HOTLINE_OUTBOX_BATCH = env_int("HOTLINE_OUTBOX_BATCH", 50, minimum=1)
 HOTLINE_FLOWS_DIR = Path(env_str("HOTLINE_FLOWS_DIR", str(BASE_DIR.parent / "flows"))).resolve()
+
+# --- knowledge base (docs/configuration.md, "Knowledge base") ---------------------------------------
+HOTLINE_KB_DIR = Path(env_str("HOTLINE_KB_DIR", str(BASE_DIR.parent / "kb" / "articles"))).resolve()
+HOTLINE_KB_REFRESH_SECONDS = env_int("HOTLINE_KB_REFRESH_SECONDS", 5, minimum=0)
 
 # --- Telegram ------------------------------------------------------------------------------------------
 TELEGRAM_BOT_TOKEN = env_secret("TELEGRAM_BOT_TOKEN") or ""
@@ -182,6 +190,21 @@ HOTLINE_TRUST_X_FORWARDED_FOR = env_bool("HOTLINE_TRUST_X_FORWARDED_FOR", False)
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_TOTP_ISSUER = env_str("HOTLINE_TOTP_ISSUER", "Hotline")
 WHITENOISE_USE_FINDERS = True
+
+# --- portal (docs/configuration.md, "Portal") ----------------------------------------------------
+# A started application form lasts this long (its signed cookie expires; the browser drops it on close).
+HOTLINE_PORTAL_SESSION_SECONDS = env_int("HOTLINE_PORTAL_SESSION_HOURS", 24, minimum=1) * 3600
+# Flood and guessing limits, per web process, per client address (kept only as a keyed hash in memory).
+HOTLINE_PORTAL_CLIENT_RATE = env_int("HOTLINE_PORTAL_CLIENT_RATE", 10, minimum=1)
+HOTLINE_PORTAL_CLIENT_STARTS_PER_HOUR = env_int("HOTLINE_PORTAL_CLIENT_STARTS_PER_HOUR", 30, minimum=1)
+HOTLINE_PORTAL_GLOBAL_STARTS_PER_SECOND = env_int("HOTLINE_PORTAL_GLOBAL_STARTS_PER_SECOND", 50, minimum=1)
+HOTLINE_PORTAL_RECEIPT_FAILURES_PER_HOUR = env_int("HOTLINE_PORTAL_RECEIPT_FAILURES_PER_HOUR", 20, minimum=1)
+HOTLINE_PORTAL_GLOBAL_RECEIPT_FAILURES_PER_SECOND = env_int(
+    "HOTLINE_PORTAL_GLOBAL_RECEIPT_FAILURES_PER_SECOND", 5, minimum=1
+)
+_portal_content = env_str("HOTLINE_PORTAL_CONTENT_DIR", "")
+HOTLINE_PORTAL_CONTENT_DIR = Path(_portal_content).resolve() if _portal_content else None
+HOTLINE_CONTACTS_FILE = Path(env_str("HOTLINE_CONTACTS_FILE", str(HOTLINE_DATA_DIR / "contacts.json"))).resolve()
 
 # --- logging: no personal data, no IP addresses ----------------------------------------------------
 LOGGING = {

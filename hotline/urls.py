@@ -4,10 +4,10 @@ from hotline import views
 from hotline.channels.telegram.views import webhook as telegram_webhook
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("ping", views.ping, name="ping"),
     path("telegram/webhook", telegram_webhook, name="telegram-webhook"),
     path("accounts/", include("hotline.accounts.urls")),
     path("console/", include("hotline.console.urls")),
+    path("", include("hotline.portal.urls")),  # the applicant website: /, /ru/…, /uk/…, /en/…, /apply/…
 ]

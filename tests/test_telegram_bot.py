@@ -261,3 +261,29 @@ def test_the_language_can_change_in_the_middle_of_the_intake(telegram: TelegramR
     telegram.press(9004, "l|en")
     assert telegram.session(9004).language == "en"  # type: ignore[union-attr]
     assert any(b.startswith("f|") for b in button_data(telegram.phone(9004)[-1]))
+
+
+def test_a_question_the_knowledge_base_knows_is_answered_with_a_way_to_a_person(telegram: TelegramRig) -> None:
+    from django.core.management import call_command
+
+    call_command("kb", "load")
+    telegram.emulator.add_user(9101, language_code="ru")
+    telegram.act(lambda: telegram.emulator.send_text(9101, "Мне пришла повестка, что мне теперь делать?"))
+    last = telegram.phone(9101)[-1]
+    assert last.from_bot and "p" in button_data(last)
+    assert len(last.text or "") > 200  # an article, not a stock phrase
+    assert Case.objects.count() == 0  # answered; nothing for operators yet
+    telegram.press(9101, "p")
+    assert Case.objects.filter(applicant_id=telegram.identity(9101).applicant_id).exists()
+
+
+def test_a_question_it_does_not_know_goes_to_the_operators(telegram: TelegramRig, org_tx: Org) -> None:
+    from django.core.management import call_command
+
+    call_command("kb", "load")
+    telegram.start(9102, "en")
+    telegram.complete_intake(9102)
+    telegram.say(9102, "My cousin Pavel has a red bicycle")
+    content = do_read_case(org_tx.admin_actor, _case_of(telegram, 9102), org_tx.private_key)
+    assert content.messages[-1].body == "My cousin Pavel has a red bicycle"
+    assert "Message received" in telegram.bot_texts(9102)[-1]

@@ -17,4 +17,9 @@ def queue_reply(case: Case, message: Message, body: str) -> DeliveryState:
 
         if not telegram_reply(case, message, body):
             return DeliveryState.FAILED
+    elif message.channel == ChannelKind.WEB:
+        from hotline.channels.web.outbound import queue_reply as web_reply
+
+        # Sealed into the receipt mailboxes now; "sent" means the applicant can read it with the receipt.
+        return DeliveryState.SENT if web_reply(case, message, body) else DeliveryState.FAILED
     return DeliveryState.QUEUED

@@ -224,11 +224,28 @@ def _on_text(chat: Chat, text: str) -> None:
         chat.step(engine.Text(text))
         return
     case = chat.open_case()
-    if case is None:
+    known = _knowledge_base_answer(text, chat.language)
+    if case is not None:
+        # Operators see everything an applicant writes, answered by the bot or not.
+        actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text)
+    if known is not None:
+        chat.say(f"{known.title}\n\n{known.answer}", markup=_person_button(chat.language))
+    elif case is None:
         chat.step(engine.Start(language=chat.language), restart=True)
-        return
-    actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text)
-    chat.say_phrase("message_received")
+    else:
+        chat.say_phrase("message_received")
+
+
+def _knowledge_base_answer(text: str, language: str) -> Any:
+    """A published article that answers ``text`` with confidence, or None (then operators answer)."""
+    from hotline.kb.search import answer
+
+    match = answer(text, language)
+    return match if match is not None and match.confident else None
+
+
+def _person_button(language: str) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": phrase("button_person", language), "callback_data": "p"}]]}
 
 
 def _on_file(chat: Chat, msg: Message) -> None:
@@ -310,6 +327,10 @@ def _on_callback(query: CallbackQuery) -> None:
         else:
             chat.step(engine.Start(language=data[2:]), restart=True)
         return
+    if data == "p" and not chat.in_flow:
+        chat.answer_callback(query.id)
+        _reach_a_person(chat)
+        return
     if not chat.in_flow:
         chat.answer_callback(query.id, phrase("stale_button", chat.language))
         return
@@ -331,6 +352,16 @@ def _on_callback(query: CallbackQuery) -> None:
         chat.step(engine.Choose(value))
     else:
         chat.answer_callback(query.id)
+
+
+def _reach_a_person(chat: Chat) -> None:
+    """"Talk to a person" under a knowledge-base answer: hand over the open case, or open one."""
+    case = chat.open_case()
+    if case is not None:
+        chat.say_phrase("message_received")
+        return
+    chat.step(engine.Start(language=chat.language), restart=True)
+    chat.step(engine.TalkToPerson())
 
 
 def _on_membership(update: ChatMemberUpdated) -> None:

@@ -5,6 +5,7 @@ Ctrl-C or SIGTERM stops both; if either dies, the other is stopped too and the e
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import signal
@@ -44,6 +45,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         settings.HOTLINE_DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         call_command("migrate", interactive=False, verbosity=0)
+        if settings.HOTLINE_KB_DIR.is_dir():
+            # The starter knowledge base; articles an admin edited since are kept (idempotent).
+            call_command("kb", "load", verbosity=0, stdout=io.StringIO())
         try:
             check_server_keys()
         except KeyringError as exc:

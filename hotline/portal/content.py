@@ -1,0 +1,92 @@
+"""The portal's page texts: files per language, rendered with ``markup``, overridable.
+
+A page's text comes from the first of these that has it:
+
+1. a registered source — a function ``(language, slug) -> str | None``; the console's versioned page
+   editor registers one with :func:`register_source` (edits, history and roll-back live there);
+2. ``$HOTLINE_PORTAL_CONTENT_DIR/<language>/<slug>.md``, when that setting is given;
+3. the file shipped with the hotline, ``hotline/portal/content/<language>/<slug>.md``.
+
+Links in the texts name pages (``page:safety``), never URLs, so the same text renders for the live
+site (``/ru/safety/``) and for the static mirror (``safety.html``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from django.conf import settings
+from django.urls import reverse
+
+from hotline.portal import markup
+from hotline.portal.languages import LANGUAGES
+
+SHIPPED = Path(__file__).resolve().parent / "content"
+
+# Pages made of text alone, in the order the navigation shows them (with faq and contacts between).
+TEXT_PAGES: tuple[str, ...] = ("home", "guarantees", "how-to-apply", "after-surrender", "safety")
+NAVIGATION: tuple[str, ...] = ("home", "guarantees", "how-to-apply", "after-surrender", "faq", "contacts", "safety")
+# Pages with text and something more (a form, the contacts manifest, the FAQ list): their text is the intro.
+INTRO_PAGES: tuple[str, ...] = ("faq", "contacts", "apply", "receipt")
+PAGES: tuple[str, ...] = TEXT_PAGES + INTRO_PAGES
+
+Mode = Literal["live", "export"]
+Source = Callable[[str, str], str | None]
+_sources: list[Source] = []
+
+
+class ContentError(Exception):
+    pass
+
+
+def register_source(source: Source) -> None:
+    """Let another app (the console's page editor) supply page texts ahead of the files."""
+    if source not in _sources:
+        _sources.append(source)
+
+
+def unregister_source(source: Source) -> None:
+    if source in _sources:
+        _sources.remove(source)
+
+
+def page_text(language: str, slug: str) -> str:
+    if language not in LANGUAGES or slug not in PAGES:
+        raise ContentError(f"no page {slug!r} in {language!r}")
+    for source in _sources:
+        text = source(language, slug)
+        if text is not None:
+            return text
+    override_dir = settings.HOTLINE_PORTAL_CONTENT_DIR
+    if override_dir is not None:
+        path = Path(override_dir) / language / f"{slug}.md"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return (SHIPPED / language / f"{slug}.md").read_text(encoding="utf-8")
+
+
+def link(mode: Mode, language: str, slug: str, anchor: str = "") -> str:
+    """Where a page is: an absolute path on the live site (never with a host), a relative file name
+    in the static mirror (where the form and the mailbox are one page about the live channels)."""
+    suffix = f"#{anchor}" if anchor else ""
+    if mode == "export":
+        name = {"home": "index", "receipt": "apply"}.get(slug, slug)
+        return f"{name}.html{suffix}"
+    if slug == "home":
+        return reverse("portal:home", args=[language]) + suffix
+    if slug in ("faq", "contacts", "apply", "receipt"):
+        return reverse(f"portal:{slug}", args=[language]) + suffix
+    return reverse("portal:page", args=[language, slug]) + suffix
+
+
+@functools.lru_cache(maxsize=256)
+def _rendered(text: str, mode: Mode, language: str) -> markup.Document:
+    return markup.render(text, PAGES, lambda slug, anchor: link(mode, language, slug, anchor))
+
+
+def page(language: str, slug: str, mode: Mode = "live") -> markup.Document:
+    """A page's title and safe HTML body. :class:`markup.MarkupError` for text the format refuses."""
+    return _rendered(page_text(language, slug), mode, language)

@@ -1,0 +1,200 @@
+"""The application form: the intake flow one question per page, through HTTP, with JavaScript off."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from hotline.cases.content import do_read_case
+from hotline.cases.models import Applicant, Case, ChannelIdentity, Message, Receipt
+from hotline.channels.web import session as web
+from hotline.channels.web.models import Mailbox
+from hotline.core.actor import Actor
+from hotline.core.metadata import ChannelKind, Direction
+from hotline.flows.models import FlowSession
+from hotline.keyring.transport_fields import open_field
+from hotline.portal import limits
+from tests.conftest import Org
+from tests.test_portal_helpers import ANYTHING_ELSE, IDENTITY, SAFE_CONTACT, WebApplicant, page_text, receipt_on
+
+STAFF = Actor.system("test")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits() -> Iterator[None]:
+    limits.reset()
+    yield
+    limits.reset()
+
+
+@pytest.fixture
+def olena(client: Client) -> WebApplicant:
+    return WebApplicant(client)
+
+
+def test_olena_applies_and_gets_a_receipt_and_the_browser_keeps_nothing(olena: WebApplicant, org: Org) -> None:
+    start = olena.start()
+    assert "Shall we continue?" in page_text(start) and olena.step == "consent"
+    done = olena.complete()
+    receipt = receipt_on(done)
+    assert receipt is not None and len(receipt) == 21
+    assert "What happens next" in page_text(done)
+    gone = done.cookies["hotline_form"]
+    assert gone.value == "" and gone["max-age"] == 0 and gone["path"] == "/apply/"
+
+    case = Case.objects.get()
+    assert (case.channel, case.category, case.region, case.language) == ("web", "serviceman", "russia", "en")
+    answers = do_read_case(STAFF, case, org.private_key).answers
+    assert answers["identity"] == IDENTITY and answers["safe_contact"] == SAFE_CONTACT
+    assert answers["anything_else"] == ANYTHING_ELSE and answers["situation"] == "front"
+    assert Receipt.objects.filter(case=case).count() == 1 and Mailbox.objects.filter(case=case).count() == 1
+    identity = ChannelIdentity.objects.get(kind=ChannelKind.WEB)
+    assert identity.applicant_id == case.applicant_id
+    token = open_field(identity, "address_enc")
+    assert token not in bytes(identity.address_index).hex() and len(token) == 43
+
+
+def test_starting_costs_no_database_write(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    assert not Applicant.objects.exists() and not FlowSession.objects.exists()
+    olena.answer("yes")
+    assert ChannelIdentity.objects.count() == 1 and FlowSession.objects.count() == 1
+
+
+def test_back_skip_and_refused_answers_behave_as_in_the_bot(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    assert "Back" not in page_text(olena.last)  # nothing to go back to yet
+    olena.complete(stop_at="with_others")
+    page = olena.post(action="back")
+    assert olena.step == "region" and "Roughly where are you?" in page_text(page)
+    olena.answer("russia")
+    olena.answer("yes")
+    assert olena.step == "group_size"
+    refused = olena.answer("700")
+    assert "from 2 to 500" in page_text(refused) and olena.step == "group_size"
+    olena.answer("4")
+    assert Case.objects.get().group_size == 4
+    assert olena.step == "identity"
+    olena.post(action="skip")
+    assert olena.step == "safe_contact"
+    required = olena.post(action="skip")
+    assert "cannot be skipped" in page_text(required) and olena.step == "safe_contact"
+
+
+def test_a_reloaded_or_second_tab_page_never_answers_the_wrong_question(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    olena.complete(stop_at="situation")
+    old_token, old_step = olena.form_token, olena.step
+    olena.answer("front")
+    assert olena.step == "region"
+    # The page for "situation" is posted again (a reload, or the browser's back button).
+    stale = olena.request("POST", olena.url, {"t": old_token, "step": old_step, "action": "answer", "text": "at home"})
+    assert "out of date" in page_text(stale) and olena.step == "region"
+    case = Case.objects.get()
+    assert do_read_case(STAFF, case, org.private_key).answers["situation"] == "front"
+
+
+def test_switching_language_in_the_middle_carries_on_in_the_new_language(client: Client, org: Org) -> None:
+    ru = WebApplicant(client, lang="ru")
+    ru.start()
+    ru.complete(stop_at="situation")
+    assert "Где вы сейчас?" in page_text(ru.last)
+    uk = WebApplicant(client, lang="uk")
+    shown = uk.request("GET", uk.url)
+    assert "Де ви зараз?" in page_text(shown) and uk.step == "situation"
+    uk.answer("front")
+    assert "Де ви перебуваєте, приблизно?" in page_text(uk.last)
+    assert Case.objects.get().language == "ru"  # the case keeps the language it was opened in
+
+
+def test_talk_to_a_person_gives_a_receipt_and_a_way_to_write_at_once(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    person = olena.post(action="person")
+    text = page_text(person)
+    assert "An operator will answer you" in text and "An operator will read your message" in text
+    receipt = receipt_on(person)
+    assert receipt and person.cookies["hotline_form"].value == ""
+    case = Case.objects.get()
+    assert case.priority == "high"
+    written = olena.request("POST", "/en/receipt/write", {"receipt": receipt, "kind": "message", "body": "Help"})
+    assert written.status_code == 200 and "Your message has been sent." in page_text(written)
+    message = Message.objects.get(case=case)
+    assert (message.direction, message.channel) == (Direction.INBOUND, ChannelKind.WEB)
+
+
+def test_saying_no_to_consent_keeps_nothing(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    declined = olena.answer("no")
+    assert "No application has been made" in page_text(declined)
+    assert declined.cookies["hotline_form"].value == "" and not Case.objects.exists()
+
+
+def test_a_returning_browser_sees_where_it_stopped_and_a_finished_form_is_closed(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    olena.complete(stop_at="region")
+    again = olena.request("GET", olena.url)
+    assert olena.step == "region" and "Back" in page_text(again)
+    restarted = olena.request("POST", olena.url, {"action": "start"})  # a second "start" carries on
+    assert olena.step == "region" and not restarted.cookies
+    olena.complete()
+    # The cookie was removed; a browser that kept it anyway finds the form closed.
+    token_cookie = web.cookie_value(_token_of_only_identity())
+    olena.client.cookies["hotline_form"] = token_cookie
+    closed = olena.request("GET", olena.url)
+    assert "This form is no longer open" in page_text(closed)
+
+
+def _token_of_only_identity() -> str:
+    return open_field(ChannelIdentity.objects.get(kind=ChannelKind.WEB), "address_enc")
+
+
+def test_bad_posts_get_a_reason_never_a_500(olena: WebApplicant, org: Org, client: Client) -> None:
+    assert client.post("/apply/en/", {"action": "answer", "value": "yes"}).status_code == 400  # no session
+    client.cookies["hotline_form"] = "forged:value:here"
+    assert client.post("/apply/en/", {"action": "answer", "value": "yes"}).status_code == 400
+    del client.cookies["hotline_form"]
+    olena.start()
+    wrong_token = olena.request("POST", olena.url, {"t": "0" * 32, "step": "consent", "value": "yes"})
+    assert wrong_token.status_code == 403 and "out of date" in page_text(wrong_token)
+    olena.request("GET", olena.url)
+    token = olena.form_token
+
+    def post(**fields: str) -> Any:
+        return olena.request("POST", olena.url, {"t": token, "step": "consent", **fields})
+
+    assert post(action="dance").status_code == 400
+    assert post(action="answer", text="x" * 20_001).status_code == 413
+    unclear = post(value="maybe")
+    assert unclear.status_code == 200 and "Please answer yes or no." in page_text(unclear)
+    elsewhere = olena.request("POST", olena.url, {"action": "start"}, HTTP_SEC_FETCH_SITE="cross-site")
+    assert elsewhere.status_code == 403
+    other_origin = olena.request("POST", olena.url, {"action": "start"}, HTTP_ORIGIN="https://evil.example")
+    assert other_origin.status_code == 403
+
+
+def test_a_long_answer_is_refused_by_the_flow_with_its_limit(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    olena.complete(stop_at="identity")
+    too_long = olena.answer("x" * 1500)
+    assert "1500" in page_text(too_long) and olena.step == "identity"
+
+
+def test_the_form_is_closed_until_the_hotline_is_set_up(client: Client, db: None) -> None:
+    assert "not open yet" in page_text(client.get("/apply/en/"))
+    refused = client.post("/apply/en/", {"action": "start"})
+    assert refused.status_code == 503 and not refused.cookies
+
+
+def test_starting_many_forms_from_one_address_is_slowed(client: Client, org: Org, settings: Any) -> None:
+    mallory = WebApplicant(client, address="203.0.113.66")
+    statuses = []
+    for _ in range(8):
+        client.cookies.clear()
+        statuses.append(mallory.start().status_code)
+    assert statuses[:3] == [200, 200, 200] and statuses[-1] == 429
+    assert mallory.last is not None and int(mallory.last["Retry-After"]) >= 1
+    client.cookies.clear()
+    assert WebApplicant(client, address="198.51.100.7").start().status_code == 200  # others still can
