@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -287,3 +289,16 @@ def test_a_question_it_does_not_know_goes_to_the_operators(telegram: TelegramRig
     content = do_read_case(org_tx.admin_actor, _case_of(telegram, 9102), org_tx.private_key)
     assert content.messages[-1].body == "My cousin Pavel has a red bicycle"
     assert "Message received" in telegram.bot_texts(9102)[-1]
+
+
+def test_verify_shows_the_signed_official_contacts(telegram: TelegramRig, tmp_path: Path, settings: Any) -> None:
+    from tests.test_portal_contacts import sign
+
+    settings.HOTLINE_CONTACTS_FILE = tmp_path / "contacts.json"
+    telegram.emulator.add_user(9201, language_code="en")
+    telegram.act(lambda: telegram.emulator.send_command(9201, "verify"))
+    assert "have not been published yet" in telegram.bot_texts(9201)[-1]
+    fingerprint = sign(tmp_path)
+    telegram.act(lambda: telegram.emulator.send_command(9201, "verify"))
+    reply = telegram.bot_texts(9201)[-1]
+    assert fingerprint in reply and "@hotline_real_bot" in reply

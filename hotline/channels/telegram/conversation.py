@@ -188,6 +188,10 @@ def _on_command(chat: Chat, text: str) -> None:
         _status(chat)
     elif command == "forget":
         chat.wipe_now()
+    elif command == "verify":
+        from hotline.portal.contacts import verify_reply
+
+        chat.say(verify_reply(chat.language))
     else:
         chat.say_phrase("help")
 
@@ -355,7 +359,7 @@ def _on_callback(query: CallbackQuery) -> None:
 
 
 def _reach_a_person(chat: Chat) -> None:
-    """"Talk to a person" under a knowledge-base answer: hand over the open case, or open one."""
+    """ "Talk to a person" under a knowledge-base answer: hand over the open case, or open one."""
     case = chat.open_case()
     if case is not None:
         chat.say_phrase("message_received")

@@ -16,7 +16,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/start — начать заявку или вернуться к ней\n"
             "/status — что с вашей заявкой\n"
             "/lang — сменить язык\n"
-            "/forget — удалить переписку с телефона прямо сейчас\n\n"
+            "/forget — удалить переписку с телефона прямо сейчас\n"
+            "/verify — как проверить, что это настоящая горячая линия\n\n"
             "Если у вас есть код заявки, просто отправьте его сюда: так вы продолжите со старой заявкой "
             "с нового телефона."
         ),
@@ -25,7 +26,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/start — почати заявку або повернутися до неї\n"
             "/status — що з вашою заявкою\n"
             "/lang — змінити мову\n"
-            "/forget — видалити листування з телефону просто зараз\n\n"
+            "/forget — видалити листування з телефону просто зараз\n"
+            "/verify — як перевірити, що це справжня гаряча лінія\n\n"
             "Якщо у вас є код заявки, просто надішліть його сюди: так ви продовжите стару заявку з нового телефону."
         ),
         "en": (
@@ -34,7 +36,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/start — begin an application or return to it\n"
             "/status — where your application stands\n"
             "/lang — change the language\n"
-            "/forget — delete this conversation from your phone now\n\n"
+            "/forget — delete this conversation from your phone now\n"
+            "/verify — how to check that this is the real hotline\n\n"
             "If you have an application code, just send it here to continue your application from a new phone."
         ),
     },
