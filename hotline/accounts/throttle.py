@@ -16,7 +16,6 @@ counts fade after an hour without failures. Attempts refused while waiting are n
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from hotline import clientaddr
 from hotline.accounts.models import LoginThrottle
 from hotline.keyring import server_keys
 
@@ -60,22 +60,8 @@ def delay_after(failures: int, rule: Rule) -> timedelta:
 
 
 def client_source(request: HttpRequest) -> str:
-    """The address a request came from, coarsened so that one machine is one source: an IPv6
-    address counts as its /64 (one subscriber line), an IPv4 address as itself."""
-    raw = request.META.get("REMOTE_ADDR", "")
-    if settings.HOTLINE_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            raw = forwarded.split(",")[-1].strip()
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """The client, one machine one source (``hotline.clientaddr``)."""
+    return clientaddr.client_source(request)
 
 
 def _key(kind: str, value: str) -> bytes:

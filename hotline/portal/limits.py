@@ -31,31 +31,18 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest
 
+from hotline import clientaddr
 from hotline.core.ratelimit import TokenBucket
 
 _PROCESS_KEY = secrets.token_bytes(32)
 # Tor's HiddenServiceExportCircuitID haproxy gives each circuit an address in this range.
-TOR_CIRCUITS = ipaddress.ip_network("fc00:dead:beef:4dad::/64")
+TOR_CIRCUITS = ipaddress.IPv6Network("fc00:dead:beef:4dad::/64")
 MAX_CLIENTS = 50_000
 
 
 def client_address(request: HttpRequest) -> str:
-    raw = request.META.get("REMOTE_ADDR", "")
-    if settings.HOTLINE_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            raw = forwarded.split(",")[-1].strip()
-    try:
-        address = ipaddress.ip_address(raw)
-    except ValueError:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        if address in TOR_CIRCUITS:
-            return str(address)
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return str(address)
+    """The client; each Tor circuit (onion service traffic) counts as its own client."""
+    return clientaddr.client_source(request, whole=(TOR_CIRCUITS,))
 
 
 def client_key(request: HttpRequest) -> bytes:
