@@ -59,8 +59,7 @@ def actor_for(user: User) -> Actor:
     return Actor(user_id=user.pk, label=user.username, role=Role(user.role))
 
 
-@pytest.fixture
-def org(db: None) -> Org:
+def set_up_org() -> Org:
     result = keyring.do_setup("admin", ADMIN_PASSWORD)
     return Org(
         admin=result.user,
@@ -68,6 +67,11 @@ def org(db: None) -> Org:
         recovery_key=result.recovery_key,
         private_key=keyring.unlock_with_password(result.user, ADMIN_PASSWORD),
     )
+
+
+@pytest.fixture
+def org(db: None) -> Org:
+    return set_up_org()
 
 
 def make_staff(username: str, role: Role) -> User:
@@ -95,13 +99,7 @@ def carol(db: None) -> User:
 @pytest.fixture
 def org_tx(transactional_db: None) -> Org:
     """``org`` for tests whose data must be committed (live server, raw file greps)."""
-    result = keyring.do_setup("admin", ADMIN_PASSWORD)
-    return Org(
-        admin=result.user,
-        password=ADMIN_PASSWORD,
-        recovery_key=result.recovery_key,
-        private_key=keyring.unlock_with_password(result.user, ADMIN_PASSWORD),
-    )
+    return set_up_org()
 
 
 @pytest.fixture
