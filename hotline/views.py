@@ -1,18 +1,10 @@
-"""The few pages the foundation serves: a home page that says what to do next, and a health check."""
+"""Liveness and health checks (the home page is the portal's)."""
 
 from __future__ import annotations
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_safe
-
-from hotline.keyring.actions import is_set_up
-
-
-@require_safe
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"set_up": is_set_up()})
 
 
 @require_safe

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from hotline.cases import actions
 from hotline.cases.content import do_read_case
-from hotline.cases.models import Attachment, Case, Message
+from hotline.cases.models import Attachment, Case, ChannelIdentity, Message
 from hotline.channels.telegram.models import ChatTrace, TelegramChat
 from hotline.core import crypto
 from hotline.core.actor import Actor
@@ -302,3 +302,14 @@ def test_verify_shows_the_signed_official_contacts(telegram: TelegramRig, tmp_pa
     telegram.act(lambda: telegram.emulator.send_command(9201, "verify"))
     reply = telegram.bot_texts(9201)[-1]
     assert fingerprint in reply and "@hotline_real_bot" in reply
+
+
+def test_a_flagged_chat_is_kept_quarantined_and_gets_no_answer(telegram: TelegramRig) -> None:
+    telegram.start(9301, "en")
+    telegram.complete_intake(9301)
+    ChannelIdentity.objects.filter(pk=telegram.identity(9301).pk).update(blocked=True)
+    before = len(telegram.bot_texts(9301))
+    telegram.say(9301, "are you still there?")
+    assert len(telegram.bot_texts(9301)) == before
+    message = Message.objects.filter(case=_case_of(telegram, 9301), direction="in").latest("created_at")
+    assert message.quarantined

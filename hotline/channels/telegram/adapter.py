@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import logging
 import uuid
 from typing import Any
@@ -21,16 +20,16 @@ from aiogram.types import InlineKeyboardMarkup
 from django.conf import settings
 from django.utils import timezone
 
-from hotline.cases.actions import seal_for_case
-from hotline.cases.models import Attachment
+from hotline.cases import triage
 from hotline.cases.models import Message as CaseMessage
 from hotline.channels.base import ChannelError, OutboundItem
-from hotline.core import crypto
+from hotline.core.actor import Actor
 
 from .client import TelegramClient
 from .models import ChatTrace, TelegramChat
 
 log = logging.getLogger("hotline.telegram")
+ACTOR = Actor.system("telegram")
 
 
 class TelegramAdapter:
@@ -116,20 +115,14 @@ class TelegramAdapter:
         message = CaseMessage.objects.select_related("case").filter(id=str(message_id)).first()
         if message is None or message.case.is_shredded:
             return
-        attachment_id = uuid.uuid4()
-        table = Attachment._meta.db_table
-        Attachment.objects.create(
-            id=attachment_id,
-            message=message,
+        meta = item.payload.get("meta") or {}
+        triage.do_add_attachment(
+            ACTOR,
+            message,
             kind=item.payload["kind"],
-            size=len(content),
-            meta_sealed=seal_for_case(
-                message.case, table, "meta_sealed", attachment_id, json.dumps(item.payload.get("meta") or {})
-            ),
-            content_sealed=crypto.seal(
-                bytes(message.case.public_key), content, crypto.associated_data(table, "content_sealed", attachment_id)
-            ),
-            created_at=timezone.now(),
+            content=content,
+            filename=meta.get("file_name", ""),
+            mime=meta.get("mime_type", ""),
         )
 
     def on_recipient_gone(self, identity_id: str) -> None:

@@ -18,9 +18,8 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 from django.conf import settings
 from django.utils import timezone
 
-from hotline.cases import actions
+from hotline.cases import actions, triage
 from hotline.cases.models import Case, ChannelIdentity
-from hotline.cases.models import Message as CaseMessage
 from hotline.core import codes, receipts
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
@@ -305,10 +304,7 @@ def _quarantine(chat: Chat, msg: Message) -> None:
     case = chat.latest_case()
     text = (msg.text or msg.caption or "").strip() or "[non-text message]"
     if case is not None and not case.is_shredded:
-        message = actions.do_add_message(
-            ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text
-        )
-        CaseMessage.objects.filter(pk=message.pk).update(quarantined=True)
+        triage.do_add_quarantined_message(ACTOR, case, channel=ChannelKind.TELEGRAM, body=text)
 
 
 # --- buttons ----------------------------------------------------------------------------------------

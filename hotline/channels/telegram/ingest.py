@@ -11,7 +11,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hotline.audit import log as audit
-from hotline.cases.actions import ActionError, find_identity
+from hotline.cases.actions import find_identity
 from hotline.core.metadata import ChannelKind
 from hotline.dbwrite import write_turn
 from hotline.outbox.enqueue import enqueue
@@ -47,7 +47,7 @@ def process_update(update: Update) -> Outcome:
                 raise
         except DatabaseError:
             raise
-        except (ActionError, Exception) as exc:
+        except Exception as exc:
             log.error("telegram: update %d could not be handled (%s)", update.update_id, type(exc).__name__)
             return _record_failure(update)
     return "stored"
