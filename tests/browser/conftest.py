@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -49,8 +50,19 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def screenshot(page: Page, name: str) -> Path:
+def screenshot(page: Page, name: str, attempts: int = 4) -> Path:
+    """Save a screenshot of the settled page. Headless Chromium on a loaded machine now and then
+    answers Page.captureScreenshot with "Unable to capture screenshot" while a frame is still being
+    composited; that says nothing about the page, so the capture is retried after the next frame."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=False)
-    return path
+    page.wait_for_load_state("load")
+    for attempt in range(attempts):
+        try:
+            page.screenshot(path=str(path), full_page=False)
+            return path
+        except PlaywrightError as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == attempts - 1:
+                raise
+            page.wait_for_timeout(250 * (attempt + 1))
+    raise AssertionError("unreachable")

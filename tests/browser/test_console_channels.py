@@ -55,6 +55,7 @@ def test_an_operator_takes_a_call_through_phone_intake(page: Page, live_server: 
     page.get_by_role("link", name="Phone call").click()
     page.get_by_label("Caller's language").select_option("en")
     page.get_by_role("button", name="Start the intake").click()
+    expect(page.locator("form fieldset")).to_be_visible()
     screenshot(page, "console-phone-intake")
     for _ in range(40):
         if page.locator(".phone-receipt").count():
