@@ -4,9 +4,9 @@ applicants, beside a bare-HTTP baseline (``/ping``) measured in the same run on 
 then the p99 latency legitimate applicants see with and without a concurrent junk flood.
 
 Each simulated applicant is a new person: a new address (the server trusts X-Forwarded-For, as
-behind a reverse proxy) and no cookie until it presses Start. The flood comes from a handful of
-addresses and mixes what an attacker can send cheaply: form starts, answers with forged cookies,
-receipt guesses, and page loads.
+behind a reverse proxy); the form travels in the pages' hidden field, as in a browser. The flood
+comes from a handful of addresses and mixes what an attacker can send cheaply: form starts, answers
+with forged forms, receipt guesses, and page loads.
 
     python bench/portal.py [--database sqlite|postgres|both] [--applications 400] [--workers 2]
 
@@ -89,25 +89,23 @@ async def one_application(
 ) -> bool:
     headers = {"X-Forwarded-For": _address(n), "Accept-Language": "ru"}
 
-    async def call(method: str, path: str, data: dict[str, str] | None = None) -> tuple[int, str, str | None]:
+    async def call(method: str, path: str, data: dict[str, str] | None = None) -> tuple[int, str]:
         started = time.perf_counter()
         try:
             async with session.request(method, url + path, data=data, headers=headers) as response:
                 body = await response.text()
-                cookie = response.cookies.get("hotline_form")
                 stats.record(started, str(response.status), response.status == 200)
-                return response.status, body, cookie.value if cookie is not None else None
+                return response.status, body
         except aiohttp.ClientError as exc:
             stats.record(started, type(exc).__name__, False)
-            return 0, "", None
+            return 0, ""
 
-    status, _, _ = await call("GET", "/apply/ru/")
+    status, _ = await call("GET", "/apply/ru/")
     if status != 200:
         return False
-    status, body, cookie = await call("POST", "/apply/ru/", {"action": "start"})
-    if status != 200 or not cookie:
+    status, body = await call("POST", "/apply/ru/", {"action": "start"})
+    if status != 200:
         return False
-    headers["Cookie"] = f"hotline_form={cookie}"
     for _ in range(40):
         found = dict(_FIELD.findall(body))
         if "step" not in found:
@@ -116,7 +114,7 @@ async def one_application(
         data = {"t": found["t"], "step": found["step"], name: value}
         if name == "text":
             data["action"] = "answer"
-        status, body, _ = await call("POST", "/apply/ru/", data)
+        status, body = await call("POST", "/apply/ru/", data)
         if status != 200:
             return False
     ok = _RECEIPT.search(body) is not None
@@ -187,8 +185,8 @@ async def junk_flood(url: str, concurrency: int, stop: asyncio.Event) -> dict[st
         if kind == 0:
             return "POST", "/apply/ru/", {"action": "start"}, headers
         if kind == 1:
-            headers["Cookie"] = "hotline_form=" + "".join(rng.choices(alphabet, k=43)) + ":1abc:forged"
-            return "POST", "/apply/ru/", {"t": "0" * 32, "step": "consent", "value": "yes"}, headers
+            forged = "".join(rng.choices(alphabet, k=400))
+            return "POST", "/apply/ru/", {"t": forged, "step": "consent", "value": "yes"}, headers
         if kind == 2:
             return "POST", "/ru/receipt/", {"receipt": "".join(rng.choices(alphabet, k=17))}, headers
         return "GET", "/ru/faq/", None, headers

@@ -42,8 +42,7 @@ def test_olena_applies_and_gets_a_receipt_and_the_browser_keeps_nothing(olena: W
     receipt = receipt_on(done)
     assert receipt is not None and len(receipt) == 21
     assert "What happens next" in page_text(done)
-    gone = done.cookies["hotline_form"]
-    assert gone.value == "" and gone["max-age"] == 0 and gone["path"] == "/apply/"
+    assert not done.cookies and not olena.client.cookies
 
     case = Case.objects.get()
     assert (case.channel, case.category, case.region, case.language) == ("web", "serviceman", "russia", "en")
@@ -57,11 +56,31 @@ def test_olena_applies_and_gets_a_receipt_and_the_browser_keeps_nothing(olena: W
     assert token not in bytes(identity.address_index).hex() and len(token) == 43
 
 
-def test_starting_costs_no_database_write(olena: WebApplicant, org: Org) -> None:
+def test_an_unfinished_form_is_stored_nowhere_but_its_own_page(olena: WebApplicant, org: Org) -> None:
     olena.start()
-    assert not Applicant.objects.exists() and not FlowSession.objects.exists()
-    olena.answer("yes")
-    assert ChannelIdentity.objects.count() == 1 and FlowSession.objects.count() == 1
+    olena.complete(stop_at="anything_else")
+    assert not Applicant.objects.exists() and not ChannelIdentity.objects.exists() and not Case.objects.exists()
+    assert not FlowSession.objects.exists() and not olena.client.cookies
+    sealed = olena.form_token
+    assert IDENTITY not in sealed and SAFE_CONTACT not in sealed  # the page carries ciphertext only
+    opened = web.Form.open(sealed)
+    assert opened.answers["identity"] == IDENTITY and opened.metadata["category"] == "serviceman"
+    olena.complete()
+    assert Case.objects.count() == 1 and ChannelIdentity.objects.count() == 1
+
+
+def test_a_form_that_does_not_open_or_is_too_old_is_closed(olena: WebApplicant, org: Org, settings: Any) -> None:
+    olena.start()
+    sealed = olena.form_token
+    form = web.Form.open(sealed)
+    with pytest.raises(web.FormClosed):
+        web.Form.open(sealed, now=form.started + settings.HOTLINE_PORTAL_SESSION_SECONDS + 1)
+    flipped = sealed[:40] + ("A" if sealed[40] != "A" else "B") + sealed[41:]
+    for bad in (flipped, sealed[:-4], "not-a-form", "x" * (web.MAX_SEALED + 1)):
+        with pytest.raises(web.FormClosed):
+            web.Form.open(bad)
+    tampered = olena.request("POST", olena.url, {"t": flipped, "step": "consent", "value": "yes"})
+    assert tampered.status_code == 400 and "This form is no longer open" in page_text(tampered)
 
 
 def test_back_skip_and_refused_answers_behave_as_in_the_bot(olena: WebApplicant, org: Org) -> None:
@@ -76,25 +95,42 @@ def test_back_skip_and_refused_answers_behave_as_in_the_bot(olena: WebApplicant,
     refused = olena.answer("700")
     assert "from 2 to 500" in page_text(refused) and olena.step == "group_size"
     olena.answer("4")
-    assert Case.objects.get().group_size == 4
     assert olena.step == "identity"
     olena.post(action="skip")
     assert olena.step == "safe_contact"
     required = olena.post(action="skip")
     assert "cannot be skipped" in page_text(required) and olena.step == "safe_contact"
+    olena.complete()
+    case = Case.objects.get()
+    assert (case.group_size, case.region) == (4, "russia")
+    assert "identity" not in do_read_case(STAFF, case, org.private_key).answers  # skipped
 
 
-def test_a_reloaded_or_second_tab_page_never_answers_the_wrong_question(olena: WebApplicant, org: Org) -> None:
+def test_an_answer_for_another_question_changes_nothing(olena: WebApplicant, org: Org) -> None:
     olena.start()
     olena.complete(stop_at="situation")
-    old_token, old_step = olena.form_token, olena.step
     olena.answer("front")
     assert olena.step == "region"
-    # The page for "situation" is posted again (a reload, or the browser's back button).
-    stale = olena.request("POST", olena.url, {"t": old_token, "step": old_step, "action": "answer", "text": "at home"})
-    assert "out of date" in page_text(stale) and olena.step == "region"
+    # A post that names "situation" while the form it carries is at "region" (an altered page):
+    stale = olena.request("POST", olena.url, {"t": olena.form_token, "step": "situation", "value": "home"})
+    assert "another question" in page_text(stale) and olena.step == "region"
+    olena.complete()
     case = Case.objects.get()
     assert do_read_case(STAFF, case, org.private_key).answers["situation"] == "front"
+
+
+def test_the_browsers_back_button_and_a_reload_are_harmless(olena: WebApplicant, org: Org) -> None:
+    olena.start()
+    olena.complete(stop_at="situation")
+    earlier = olena.form_token
+    olena.answer("front")
+    # The browser's back button re-posts the page for "situation": that page carries its own form,
+    # so the answer given there is the one that counts if the applicant carries on from it.
+    again = olena.request("POST", olena.url, {"t": earlier, "step": "situation", "value": "home"})
+    assert again.status_code == 200 and olena.step == "region"
+    olena.complete()
+    case = Case.objects.get()
+    assert do_read_case(STAFF, case, org.private_key).answers["situation"] == "home"
 
 
 def test_switching_language_in_the_middle_carries_on_in_the_new_language(client: Client, org: Org) -> None:
@@ -102,11 +138,13 @@ def test_switching_language_in_the_middle_carries_on_in_the_new_language(client:
     ru.start()
     ru.complete(stop_at="situation")
     assert "Где вы сейчас?" in page_text(ru.last)
+    assert 'formaction="/apply/uk/"' in ru.last.content.decode()  # the language buttons submit the form
     uk = WebApplicant(client, lang="uk")
-    shown = uk.request("GET", uk.url)
-    assert "Де ви зараз?" in page_text(shown) and uk.step == "situation"
+    shown = uk.request("POST", uk.url, {"t": ru.form_token, "step": "situation", "action": "show"})
+    assert "Де ви зараз?" in page_text(shown) and uk.step == "situation" and "іншого" not in page_text(shown)
     uk.answer("front")
     assert "Де ви перебуваєте, приблизно?" in page_text(uk.last)
+    uk.complete()
     assert Case.objects.get().language == "ru"  # the case keeps the language it was opened in
 
 
@@ -116,7 +154,7 @@ def test_talk_to_a_person_gives_a_receipt_and_a_way_to_write_at_once(olena: WebA
     text = page_text(person)
     assert "An operator will answer you" in text and "An operator will read your message" in text
     receipt = receipt_on(person)
-    assert receipt and person.cookies["hotline_form"].value == ""
+    assert receipt and not person.cookies
     case = Case.objects.get()
     assert case.priority == "high"
     written = olena.request("POST", "/en/receipt/write", {"receipt": receipt, "kind": "message", "body": "Help"})
@@ -129,37 +167,25 @@ def test_saying_no_to_consent_keeps_nothing(olena: WebApplicant, org: Org) -> No
     olena.start()
     declined = olena.answer("no")
     assert "No application has been made" in page_text(declined)
-    assert declined.cookies["hotline_form"].value == "" and not Case.objects.exists()
+    assert not declined.cookies and not Case.objects.exists() and not ChannelIdentity.objects.exists()
 
 
-def test_a_returning_browser_sees_where_it_stopped_and_a_finished_form_is_closed(olena: WebApplicant, org: Org) -> None:
+def test_the_last_page_posted_twice_opens_one_case(olena: WebApplicant, org: Org) -> None:
     olena.start()
-    olena.complete(stop_at="region")
-    again = olena.request("GET", olena.url)
-    assert olena.step == "region" and "Back" in page_text(again)
-    restarted = olena.request("POST", olena.url, {"action": "start"})  # a second "start" carries on
-    assert olena.step == "region" and not restarted.cookies
-    olena.complete()
-    # The cookie was removed; a browser that kept it anyway finds the form closed.
-    token_cookie = web.cookie_value(_token_of_only_identity())
-    olena.client.cookies["hotline_form"] = token_cookie
-    closed = olena.request("GET", olena.url)
-    assert "This form is no longer open" in page_text(closed)
-
-
-def _token_of_only_identity() -> str:
-    return open_field(ChannelIdentity.objects.get(kind=ChannelKind.WEB), "address_enc")
+    olena.complete(stop_at="anything_else")
+    last = {"t": olena.form_token, "step": "anything_else", "action": "answer", "text": ANYTHING_ELSE}
+    first = olena.request("POST", olena.url, last)
+    assert receipt_on(first)
+    second = olena.request("POST", olena.url, last)  # a reload of the page that sent it
+    assert "This form is no longer open" in page_text(second) and receipt_on(second) is None
+    assert Case.objects.count() == 1 and Receipt.objects.count() == 1
 
 
 def test_bad_posts_get_a_reason_never_a_500(olena: WebApplicant, org: Org, client: Client) -> None:
-    assert client.post("/apply/en/", {"action": "answer", "value": "yes"}).status_code == 400  # no session
-    client.cookies["hotline_form"] = "forged:value:here"
-    assert client.post("/apply/en/", {"action": "answer", "value": "yes"}).status_code == 400
-    del client.cookies["hotline_form"]
+    assert client.post("/apply/en/", {"action": "answer", "value": "yes"}).status_code == 400  # no form
+    forged = client.post("/apply/en/", {"t": "0" * 32, "step": "consent", "value": "yes"})
+    assert forged.status_code == 400 and "This form is no longer open" in page_text(forged)
     olena.start()
-    wrong_token = olena.request("POST", olena.url, {"t": "0" * 32, "step": "consent", "value": "yes"})
-    assert wrong_token.status_code == 403 and "out of date" in page_text(wrong_token)
-    olena.request("GET", olena.url)
     token = olena.form_token
 
     def post(**fields: str) -> Any:
@@ -167,6 +193,7 @@ def test_bad_posts_get_a_reason_never_a_500(olena: WebApplicant, org: Org, clien
 
     assert post(action="dance").status_code == 400
     assert post(action="answer", text="x" * 20_001).status_code == 413
+    assert olena.request("POST", olena.url, {"t": "x" * (web.MAX_SEALED + 1), "value": "yes"}).status_code == 413
     unclear = post(value="maybe")
     assert unclear.status_code == 200 and "Please answer yes or no." in page_text(unclear)
     elsewhere = olena.request("POST", olena.url, {"action": "start"}, HTTP_SEC_FETCH_SITE="cross-site")
@@ -185,7 +212,7 @@ def test_a_long_answer_is_refused_by_the_flow_with_its_limit(olena: WebApplicant
 def test_the_form_is_closed_until_the_hotline_is_set_up(client: Client, db: None) -> None:
     assert "not open yet" in page_text(client.get("/apply/en/"))
     refused = client.post("/apply/en/", {"action": "start"})
-    assert refused.status_code == 503 and not refused.cookies
+    assert refused.status_code == 503 and 'name="t"' not in refused.content.decode()
 
 
 def test_starting_many_forms_from_one_address_is_slowed(client: Client, org: Org, settings: Any) -> None:

@@ -42,7 +42,7 @@ def receipt_on(response: HttpResponse) -> str | None:
 
 @dataclass
 class WebApplicant:
-    """One person in one browser: the test client keeps the cookie the portal sets."""
+    """One person in one browser: each post carries the sealed form the last page showed."""
 
     client: Client
     lang: str = "en"

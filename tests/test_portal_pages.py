@@ -112,17 +112,17 @@ def test_unknown_pages_languages_and_methods_get_4xx(client: Client, db: None) -
     assert client.post("/ru/guarantees/").status_code == 405
 
 
-def test_no_cookie_is_set_until_the_applicant_starts_a_form(client: Client, org: Org) -> None:
+def test_no_cookie_is_ever_set_not_even_by_the_form(client: Client, org: Org) -> None:
     olena = WebApplicant(client)
     for path in ("/", "/en/", "/en/safety/", "/apply/en/", "/en/receipt/"):
         assert not olena.request("GET", path).cookies
-    response = olena.start()
-    cookie = response.cookies["hotline_form"]
-    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/apply/"
-    assert not cookie["max-age"] and not cookie["expires"]  # dropped when the browser closes
+    pages = [olena.start()]
+    olena.complete()
+    pages.append(olena.last)
+    assert all(not page.cookies for page in pages) and not client.cookies
 
 
-def test_every_shipped_text_renders_in_every_language() -> None:
+def test_every_shipped_text_renders_in_every_language(db: None) -> None:
     for lang in LANGUAGES:
         titles = set()
         for slug in content.PAGES:

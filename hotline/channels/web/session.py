@@ -1,103 +1,177 @@
-"""A form session: the web channel's identity and its way through the intake flow.
+"""A web application form: the intake flow, one question per page, carried by the page itself.
 
-* The applicant's browser holds a random 256-bit token in a signed, HttpOnly, SameSite=Strict
-  cookie, issued only when they press "Start". The signature (Django's ``TimestampSigner``) lets a
-  forged or expired cookie be refused before any database access.
-* The token is the web channel's *address*: the identity row stores it like every other channel
-  address (blind index for lookup, transport-key ciphertext), and is created at the first answer,
-  not at "Start", so pressing Start costs no database write.
-* Each form post is one flow step through ``hotline.flows.runner`` — the same runner and flow file
-  the Telegram bot uses — inside one transaction (SQLite writers queue on ``dbwrite.write_turn``).
-* When the flow ends with a case (finished, or handed to a person) the applicant always gets a
-  receipt and its mailbox, because on the web the receipt is the only way back.
+Nothing about an unfinished form is stored anywhere on the server, and the browser holds no cookie:
+
+* Every step page carries the whole form in one hidden field, ``t``: where the applicant is in the
+  flow (the engine's :class:`~hotline.core.flow.Session`) and what they have answered so far, as
+  JSON sealed under the server's transport key (XChaCha20-Poly1305, bound to this purpose), so the
+  page holds only ciphertext and a forged or altered field does not open. The sealed form carries
+  its start time and expires after ``HOTLINE_PORTAL_SESSION_HOURS``.
+* Each post runs the pure engine on the carried session (``engine.advance``, the same flow file the
+  bot and phone intake use) and folds the effects that would touch the case store into the form:
+  answers, metadata, "a case opens here". Answering a question costs no database access at all.
+* When the flow ends with a case (finished, or handed to a person) the form is *submitted*: one
+  transaction creates the web identity (its address is the form's random id, so a second post of
+  the same last page finds it and opens nothing twice), opens the case with every answer sealed to
+  the case key, issues the receipt and its mailbox. On the web the receipt is the only way back.
+* An abandoned form leaves nothing to prune: it was never stored.
 
 Nothing here renders HTML; the portal's views turn a :class:`FormState` into a page.
 """
 
 from __future__ import annotations
 
-import re
+import base64
+import binascii
+import json
 import secrets
+import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
-from django.utils.crypto import constant_time_compare, salted_hmac
 
 from hotline.audit import log as audit
 from hotline.cases import actions
-from hotline.cases.models import ChannelIdentity
+from hotline.cases.models import Case
+from hotline.core import crypto
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
-from hotline.core.metadata import ChannelKind
+from hotline.core.metadata import Category, ChannelKind, Priority, Region
 from hotline.dbwrite import write_turn
-from hotline.flows import registry, runner
+from hotline.flows import registry
+from hotline.flows.runner import INTAKE, Reply
+from hotline.keyring import server_keys
 
 from . import mailbox
 
 ACTOR = Actor.system("web")
-COOKIE = "hotline_form"
-_SALT = "hotline.channels.web.session"
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
+FIELD = "t"  # the hidden form field that carries the sealed form
+MAX_SEALED = 96_000  # far above a form with every answer at its limit; longer is refused unread
+_AAD = b"hotline:v1:web-form:state"
+_FORM_VERSION = 1
 
-Action = Literal["answer", "back", "skip", "person"]
-Ended = Literal["finished", "handed_over", "declined"]
-
-
-# --- tokens ----------------------------------------------------------------------------------------
+Action = Literal["answer", "back", "skip", "person", "show"]
+Ended = Literal["finished", "handed_over", "declined", "already_sent"]
 
 
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
+class FormClosed(Exception):
+    """The posted form does not open: forged, altered, made with a key this server no longer has,
+    or older than the form lifetime. The applicant starts again."""
 
 
-def cookie_value(token: str) -> str:
-    return signing.TimestampSigner(salt=_SALT).sign(token)
+# --- the carried form ------------------------------------------------------------------------------
 
 
-def token_from_cookie(value: str | None) -> str | None:
-    """The token in a cookie, or None when there is none or it is forged, malformed or too old."""
-    if not value or len(value) > 200:
-        return None
-    try:
-        token = signing.TimestampSigner(salt=_SALT).unsign(value, max_age=settings.HOTLINE_PORTAL_SESSION_SECONDS)
-    except signing.BadSignature:  # SignatureExpired is a BadSignature
-        return None
-    return token if _TOKEN.match(token) else None
+@dataclass
+class Form:
+    """Everything an unfinished application is, carried sealed by its own page."""
+
+    id: str  # 256 random bits; becomes the web identity's address when the form is submitted
+    started: int  # unix time, for the lifetime check
+    session: engine.Session
+    opened: bool = False  # the flow reached the step that opens a case
+    case_language: str = ""  # the language the case opens in (the flow's language at that step)
+    answers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def fold(self, effects: list[engine.Effect], language: str) -> None:
+        """Take in what the engine asked to store; the last answer to a question wins, as in the bot."""
+        for effect in effects:
+            match effect:
+                case engine.OpenCase():
+                    if not self.opened:
+                        self.opened, self.case_language = True, language
+                case engine.StoreAnswer(field=name, value=value):
+                    self.answers[name] = value
+                case engine.SetMetadata(key=key, value=value):
+                    self.metadata[key] = value
+
+    def seal(self) -> str:
+        data = {
+            "v": _FORM_VERSION,
+            "id": self.id,
+            "started": self.started,
+            "session": self.session.to_dict(),
+            "opened": self.opened,
+            "case_language": self.case_language,
+            "answers": self.answers,
+            "metadata": self.metadata,
+        }
+        plaintext = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        blob = server_keys.get().transport_encrypt(plaintext, _AAD)
+        return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+    @classmethod
+    def open(cls, sealed: str, *, now: float | None = None) -> Form:
+        if not sealed or len(sealed) > MAX_SEALED:
+            raise FormClosed("no form, or one far too long")
+        try:
+            blob = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
+            data = json.loads(server_keys.get().transport_decrypt(blob, _AAD))
+            form = cls(
+                id=_typed(data["id"], str),
+                started=_typed(data["started"], int),
+                session=engine.Session.from_dict(_typed(data["session"], dict)),
+                opened=_typed(data["opened"], bool),
+                case_language=_typed(data["case_language"], str),
+                answers=_strings(data["answers"]),
+                metadata=_strings(data["metadata"]),
+            )
+        except (binascii.Error, ValueError, KeyError, TypeError, crypto.DecryptionError, engine.FlowError) as exc:
+            raise FormClosed(type(exc).__name__) from exc
+        if data.get("v") != _FORM_VERSION:
+            raise FormClosed("a form from another version of the site")
+        now = time.time() if now is None else now
+        if not 0 <= now - form.started <= settings.HOTLINE_PORTAL_SESSION_SECONDS:
+            raise FormClosed("expired")
+        return form
 
 
-def form_token(token: str) -> str:
-    """A per-session value every form carries: a post from another site cannot know it."""
-    return salted_hmac(_SALT + ".form", token).hexdigest()[:32]
+def _typed(value: Any, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}")
+    return value
 
 
-def form_token_ok(token: str, given: str) -> bool:
-    return constant_time_compare(form_token(token), given)
+def _strings(value: Any) -> dict[str, str]:
+    mapping = _typed(value, dict)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise TypeError("expected a mapping of strings")
+    return dict(mapping)
 
 
-# --- state -------------------------------------------------------------------------------------------
+# --- what the page shows ---------------------------------------------------------------------------
 
 
 @dataclass
 class FormState:
-    """What the form shows: the flow's words and question, or how it ended."""
+    """What the page shows: the flow's words and question (with the sealed form), or how it ended."""
 
     flow: engine.Flow
     language: str
-    replies: list[runner.Reply] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     ended: Ended | None = None
     receipt: str | None = None  # display form, shown once
-    stale: bool = False  # the post answered a question that is no longer the current one
-    session: engine.Session | None = None
+    stale: bool = False  # the post answered a question that is not the current one
+    form: Form | None = None
+
+    @property
+    def sealed(self) -> str:
+        assert self.form is not None, "an ended form has nothing to carry"
+        return self.form.seal()
+
+    @property
+    def session(self) -> engine.Session | None:
+        return self.form.session if self.form is not None else None
 
     @property
     def can_go_back(self) -> bool:
         return self.session is not None and bool(self.session.history)
 
     @property
-    def ask(self) -> runner.Reply | None:
+    def ask(self) -> Reply | None:
         return next((r for r in reversed(self.replies) if r.step), None)
 
     @property
@@ -111,21 +185,23 @@ class FormState:
         return self.flow.steps[ask.step] if ask is not None and ask.step else None
 
 
-def _replies(effects: list[engine.Effect]) -> list[runner.Reply]:
-    out: list[runner.Reply] = []
+def _replies(effects: list[engine.Effect], receipt: str | None = None) -> list[Reply]:
+    out: list[Reply] = []
     for effect in effects:
         if isinstance(effect, engine.Say):
-            out.append(runner.Reply(text=effect.text))
+            out.append(Reply(text=effect.text))
         elif isinstance(effect, engine.Ask):
             out.append(
-                runner.Reply(
+                Reply(
                     text=effect.text,
                     step=effect.step,
                     kind=effect.kind,
-                    options=effect.options,
+                    options=tuple(effect.options),
                     optional=effect.optional,
                 )
             )
+        elif isinstance(effect, engine.IssueReceipt) and receipt is not None:
+            out.append(Reply(text=effect.text_template.replace("{receipt}", receipt)))
     return out
 
 
@@ -136,90 +212,58 @@ _ENDED: dict[engine.SessionStatus, Ended] = {
 }
 
 
-def _ended(session: engine.Session) -> Ended | None:
-    return _ENDED.get(session.status)
+# --- the steps -------------------------------------------------------------------------------------
 
 
-def _identity(token: str, *, lock: bool) -> ChannelIdentity | None:
-    qs = ChannelIdentity.objects.filter(
-        kind=ChannelKind.WEB, address_index=actions.address_index(ChannelKind.WEB, token)
-    )
-    return (qs.select_for_update() if lock else qs).first()
+def start(language: str) -> FormState:
+    """A new form at its first question. Writes nothing anywhere."""
+    flow = registry.current(INTAKE)
+    session, effects = engine.advance(flow, None, engine.Start(language=language))
+    form = Form(id=secrets.token_urlsafe(32), started=int(time.time()), session=session)
+    form.fold(effects, session.language)
+    return FormState(flow=flow, language=language, replies=_replies(effects), form=form)
 
 
-def current(token: str | None, language: str) -> FormState:
-    """The form as it stands, in ``language``, computed without writing anything.
+def step(
+    sealed: str, language: str, action: Action, *, step_id: str = "", value: str = "", text: str = ""
+) -> FormState:
+    """Apply one form post and return what to show next.
 
-    The engine is pure, so re-asking the current question in another language (or for a reload) is
-    a call to ``advance`` whose new session is simply not saved.
+    Raises :class:`FormClosed` for a form that does not open. Touches the database only when the
+    post ends the flow with a case (then in one transaction, see :func:`_submit`).
     """
-    identity = _identity(token, lock=False) if token else None
-    loaded = runner.load_session(identity, lock=False) if identity is not None else (None, None)
-    session = loaded[1]
-    if session is None:
-        flow = registry.current(runner.INTAKE)
-        _, effects = engine.advance(flow, None, engine.Start(language=language))
-        return FormState(flow=flow, language=language, replies=_replies(effects))
+    form = Form.open(sealed)
+    session = form.session
     flow = registry.version(session.flow_id, session.flow_version)
-    ended = _ended(session)
-    if ended is not None:
-        return FormState(flow=flow, language=language, ended=ended)
-    given: engine.Input = engine.Start() if session.language == language else engine.SetLanguage(language)
-    shown, effects = engine.advance(flow, session, given)
-    return FormState(flow=flow, language=language, replies=_replies(effects), session=shown)
-
-
-def step(token: str, language: str, action: Action, *, step_id: str = "", value: str = "", text: str = "") -> FormState:
-    """Apply one form post and return what to show next. Runs in its own transaction."""
-    with write_turn(), transaction.atomic(), audit.batch():
-        identity = actions.get_or_create_identity(ChannelKind.WEB, token)
-        loaded: runner.Loaded | None = runner.load_session(identity)
-        session = loaded[1] if loaded is not None else None
-
-        def run(given: object, *, restart: bool = False) -> runner.StepResult:
-            nonlocal loaded
-            result = runner.run_step(
-                identity, given, channel=ChannelKind.WEB, actor=ACTOR, restart=restart, loaded=loaded
-            )
-            loaded = None  # the row changed; the next step in this post reloads it
-            return result
-
-        if session is None:
-            session = run(engine.Start(language=language), restart=True).session
-        assert session is not None
-        flow = registry.version(session.flow_id, session.flow_version)
-        if session.status in (engine.SessionStatus.FINISHED, engine.SessionStatus.HANDED_OVER):
-            return FormState(flow=flow, language=language, ended=_ended(session))
-        if session.language != language and session.status == engine.SessionStatus.ACTIVE:
-            session = run(engine.SetLanguage(language)).session
-            assert session is not None
-
-        given = _input(session, action, step_id, value, text)
-        if given is None:  # a post from a page that is no longer current: show the current question
-            _, effects = engine.advance(flow, session, engine.Start())
-            return FormState(flow=flow, language=language, replies=_replies(effects), stale=True, session=session)
-        result = run(given)
-        assert result.session is not None
-        state = FormState(
-            flow=flow,
-            language=language,
-            replies=result.replies,
-            ended=_ended(result.session),
-            session=result.session,
-        )
-        if state.ended in ("finished", "handed_over") and result.case is not None:
-            state.receipt = result.receipt or actions.do_issue_receipt(ACTOR, result.case)
-            mailbox.open_for_new_receipt(result.case, state.receipt)
-    return state
+    if session.status is not engine.SessionStatus.ACTIVE:
+        return FormState(flow=flow, language=language, ended=_ENDED.get(session.status, "declined"))
+    if session.language != language:  # the applicant switched language: carry on in the new one
+        session, effects = engine.advance(flow, session, engine.SetLanguage(language))
+        form.session = session
+        form.fold(effects, session.language)
+    given = _input(session, action, step_id, value, text)
+    if given is None:  # a redisplay, or a post about a question that is no longer the current one
+        _, effects = engine.advance(flow, session, engine.Start())
+        return FormState(flow=flow, language=language, replies=_replies(effects), stale=action != "show", form=form)
+    session, effects = engine.advance(flow, session, given)
+    form.session = session
+    form.fold(effects, session.language)
+    ended = _ENDED.get(session.status)
+    if ended is None:
+        return FormState(flow=flow, language=language, replies=_replies(effects), form=form)
+    if ended == "declined" or not form.opened:
+        return FormState(flow=flow, language=language, replies=_replies(effects), ended="declined")
+    receipt = _submit(form, handed_over=ended == "handed_over")
+    if receipt is None:
+        return FormState(flow=flow, language=language, ended="already_sent")
+    return FormState(flow=flow, language=language, replies=_replies(effects, receipt), ended=ended, receipt=receipt)
 
 
 def _input(session: engine.Session, action: Action, step_id: str, value: str, text: str) -> engine.Input | None:
-    """The engine input for a form post, or None for a post about a question no longer asked."""
+    """The engine input for a form post, or None when there is nothing to answer."""
     if action == "person":
         return engine.TalkToPerson()  # whatever page it came from: the applicant wants a person
-    if session.status == engine.SessionStatus.DECLINED:
-        return engine.Start(language=session.language)
-    if step_id != session.step:
+    if action == "show" or step_id != session.step:
         return None
     if action == "back":
         return engine.Back()
@@ -228,3 +272,29 @@ def _input(session: engine.Session, action: Action, step_id: str, value: str, te
     if value:
         return engine.Choose(value, step=step_id)
     return engine.Text(text)
+
+
+def _submit(form: Form, *, handed_over: bool) -> str | None:
+    """Store the application: identity, case with its sealed answers, receipt, mailbox; one transaction.
+
+    Returns the receipt, or None when this form was submitted before (the same last page posted twice).
+    """
+    metadata = form.metadata
+    with write_turn(), transaction.atomic(), audit.batch():
+        identity = actions.get_or_create_identity(ChannelKind.WEB, form.id)
+        if Case.objects.filter(applicant_id=identity.applicant_id).exists():
+            return None
+        case = actions.do_open_case(
+            ACTOR,
+            channel=ChannelKind.WEB,
+            identity=identity,
+            language=form.case_language or form.session.language,
+            category=Category(metadata.get("category", Category.UNKNOWN)),
+            region=Region(metadata.get("region", Region.UNKNOWN)),
+            group_size=int(metadata.get("group_size", "1")),
+            priority=Priority.HIGH if handed_over else Priority.NORMAL,
+            answers=form.answers,
+        )
+        receipt = actions.do_issue_receipt(ACTOR, case)
+        mailbox.open_for_new_receipt(case, receipt)
+    return receipt

@@ -1,23 +1,22 @@
 """The application form: the intake flow, one question per page, with JavaScript off.
 
-``GET /apply/<lang>/`` shows where the applicant is (or the start page); ``POST`` with ``action``:
+``GET /apply/<lang>/`` shows the start page. ``POST`` with ``action``:
 
-* ``start`` — issue the session cookie (the first cookie this site sets) and show the first question;
+* ``start`` — the first question (admitted by the per-client and global limits on new forms);
 * ``answer`` (or a button named ``value``) — answer the current question; ``back``; ``skip``;
+* ``show`` — the current question again, in the language of the URL (the language buttons);
 * ``person`` — hand over to an operator; the applicant gets a receipt and can write at once;
-* ``leave`` — forget this browser's session (what was answered stays with the hotline).
+* ``leave`` — drop the form (nothing of it was stored).
 
-Every post in a session carries the session's form token and the id of the question it answers: a
-post from a page that is no longer current (a reload, a second tab) is shown the current question
-instead of answering the wrong one. The page that ends the form shows the receipt and removes the
-cookie: from then on the receipt is the only way back.
+Every step page carries the sealed form (``channels.web.session``) in its hidden field ``t`` and
+the id of the question it asks. The site sets no cookie at any point; closing the page forgets an
+unfinished form. The page that ends the form shows the receipt: from then on it is the only way back.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
@@ -35,8 +34,13 @@ from hotline.portal.views.unavailable import unavailable
 
 log = logging.getLogger("hotline.portal")
 
-COOKIE_PATH = "/apply/"
-ACTIONS: dict[str, web.Action] = {"answer": "answer", "back": "back", "skip": "skip", "person": "person"}
+ACTIONS: dict[str, web.Action] = {
+    "answer": "answer",
+    "back": "back",
+    "skip": "skip",
+    "person": "person",
+    "show": "show",
+}
 MAX_ANSWER = 20_000  # far above any question's limit; the flow explains its own limit
 
 
@@ -44,32 +48,21 @@ MAX_ANSWER = 20_000  # far above any question's limit; the flow explains its own
 @require_http_methods(["GET", "HEAD", "POST"])
 @speaks
 def apply(request: HttpRequest, lang: str) -> HttpResponse:
-    token = web.token_from_cookie(request.COOKIES.get(web.COOKIE))
     if request.method != "POST":
-        return _show(request, lang, token)
+        return _start_page(request, lang)
     if from_elsewhere(request):
         return refused_elsewhere(request, lang)
     action = request.POST.get("action") or ("answer" if "value" in request.POST else "")
     try:
         if action == "start":
-            return _start(request, lang, token)
+            return _start(request, lang)
         if action == "leave":
-            return _forget(render(request, lang, "portal/apply_left.html", "apply"))
+            return render(request, lang, "portal/apply_left.html", "apply")
         if action not in ACTIONS:
             return problem(request, lang, _("This form button is not known."), slug="apply")
-        return _post(request, lang, token, action)
+        return _post(request, lang, action)
     except DatabaseError as exc:
         return unavailable(request, lang, exc)
-
-
-def _show(request: HttpRequest, lang: str, token: str | None) -> HttpResponse:
-    if token is None:
-        return _start_page(request, lang)
-    try:
-        state = web.current(token, lang)
-    except FlowError:
-        return _forget(_ended_session(request, lang))
-    return _state_page(request, lang, token, state)
 
 
 def _start_page(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
@@ -83,56 +76,44 @@ def _start_page(request: HttpRequest, lang: str, status: int = 200) -> HttpRespo
     )
 
 
-def _start(request: HttpRequest, lang: str, token: str | None) -> HttpResponse:
-    if token is not None:  # already started in this browser: carry on where it is
-        return _show(request, lang, token)
+def _start(request: HttpRequest, lang: str) -> HttpResponse:
     if not is_set_up():
         return _start_page(request, lang, status=503)
     wait = limits.get().admit_start(limits.client_key(request))
     if wait:
         return too_many(lang, wait)
-    token = web.new_token()
-    response = _state_page(request, lang, token, web.current(None, lang))
-    response.set_cookie(
-        web.COOKIE,
-        web.cookie_value(token),
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="Strict",
-        secure=settings.SESSION_COOKIE_SECURE,
-    )
-    return response
+    return _state_page(request, lang, web.start(lang))
 
 
-def _post(request: HttpRequest, lang: str, token: str | None, action: str) -> HttpResponse:
-    if token is None:
-        return _forget(_ended_session(request, lang, status=400))
-    if not web.form_token_ok(token, request.POST.get("t", "")):
-        return problem(
-            request, lang, _("This page is out of date. Open the form again to continue."), status=403, slug="apply"
-        )
+def _post(request: HttpRequest, lang: str, action: str) -> HttpResponse:
+    sealed = clean_field(request, web.FIELD, web.MAX_SEALED)
     step_id = clean_field(request, "step", 64)
     value = clean_field(request, "value", 64)
     text = clean_field(request, "text", MAX_ANSWER)
-    if step_id is None or value is None or text is None:
+    if sealed is None or step_id is None or value is None or text is None:
         return problem(request, lang, _("The answer is far too long. Please shorten it."), status=413, slug="apply")
+    if not sealed:
+        return _ended_session(request, lang, status=400)
     try:
-        state = web.step(token, lang, ACTIONS[action], step_id=step_id, value=value, text=text)
+        state = web.step(sealed, lang, ACTIONS[action], step_id=step_id, value=value, text=text)
+    except web.FormClosed as exc:
+        log.info("portal: a form that does not open was posted (%s)", exc)
+        return _ended_session(request, lang, status=400)
     except (ActionError, FlowError) as exc:
         log.warning("portal: a form step was refused (%s)", type(exc).__name__)
-        return _forget(_ended_session(request, lang, status=409))
-    return _state_page(request, lang, token, state)
+        return _ended_session(request, lang, status=409)
+    return _state_page(request, lang, state)
 
 
-def _state_page(request: HttpRequest, lang: str, token: str, state: web.FormState) -> HttpResponse:
+def _state_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpResponse:
     if state.ended is not None:
         if state.receipt is not None:
             template = "portal/apply_done.html" if state.ended == "finished" else "portal/apply_person.html"
         elif state.ended == "declined" and state.says:
             template = "portal/apply_declined.html"
-        else:  # a session that ended earlier: its receipt was shown once and is not kept
-            return _forget(_ended_session(request, lang))
-        return _forget(render(request, lang, template, "apply", {"state": state}))
+        else:  # sent before (the last page posted twice), or ended earlier: the receipt was shown once
+            return _ended_session(request, lang)
+        return render(request, lang, template, "apply", {"state": state})
     step = state.step
     return render(
         request,
@@ -143,7 +124,7 @@ def _state_page(request: HttpRequest, lang: str, token: str, state: web.FormStat
             "state": state,
             "ask": state.ask,
             "step": step,
-            "form_token": web.form_token(token),
+            "sealed": state.sealed,
             "max_length": (step.max_length or 2000) if step is not None else 2000,
         },
     )
@@ -151,8 +132,3 @@ def _state_page(request: HttpRequest, lang: str, token: str, state: web.FormStat
 
 def _ended_session(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
     return render(request, lang, "portal/apply_ended.html", "apply", {}, status=status)
-
-
-def _forget(response: HttpResponse) -> HttpResponse:
-    response.delete_cookie(web.COOKIE, path=COOKIE_PATH, samesite="Strict")
-    return response
