@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "hotline.kb",
     "hotline.channels.web",
     "hotline.portal",
+    "hotline.pagetexts",
 ]
 
 MIDDLEWARE = [

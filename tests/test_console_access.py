@@ -20,10 +20,13 @@ from hotline.cases.models import Case, Message
 from hotline.console.access import ADMINS, ANY_STAFF, CASEWORKERS, FIGURES, HANDOFF, SEE_ALL
 from hotline.core.lifecycle import Role, Status
 from hotline.core.metadata import ChannelKind, Direction
+from hotline.kb.actions import do_create_article
+from hotline.kb.content import ArticleContent
 from tests.conftest import Org
 from tests.console_support import Staff, admin_staff, assign, inbound, make_staff, move, open_case, signed_in_client
 
 PUBLIC = "public"
+ARTICLE = "matrix-article"  # a published knowledge-base article
 
 # url name -> who may use it. Case-level rules (whose case) are tested below the matrix.
 RULES: dict[str, frozenset[Role] | str] = {
@@ -71,6 +74,17 @@ RULES: dict[str, frozenset[Role] | str] = {
     "console:canned_delete": SEE_ALL,
     "console:tag_add": SEE_ALL,
     "console:tag_delete": SEE_ALL,
+    "console:pages": ADMINS,
+    "console:page_edit": ADMINS,
+    "console:page_history": ADMINS,
+    "console:page_rollback": ADMINS,
+    "console:articles": ADMINS,
+    "console:article_new": ADMINS,
+    "console:article_edit": ADMINS,
+    "console:article_publish": ADMINS,
+    "console:article_history": ADMINS,
+    "console:article_rollback": ADMINS,
+    "console:reply_article": CASEWORKERS,
 }
 # Run last: they end the session the rest of the matrix uses.
 LAST = ("accounts:logout_everywhere", "accounts:logout")
@@ -122,6 +136,9 @@ class World:
             "reply_id": self.reply_id,
             "tag_id": self.tag_id,
             "identity_id": self.call_id,
+            "language": "en",
+            "page_slug": "safety",
+            "slug": ARTICLE,
         }
         return {k: values[k] for k in wanted}
 
@@ -154,6 +171,12 @@ def world(org: Org) -> World:
     reply = triage.do_save_canned_reply(actor_of(org.admin), title="t", language="", body="b")
     tag = triage.do_create_tag(actor_of(org.admin), "tag-one")
     spare = User.objects.create_user(username="spare", password="x" * 20, role=Role.OPERATOR)
+    do_create_article(
+        actor_of(org.admin),
+        ARTICLE,
+        {"en": ArticleContent(title="A question", questions=("what now?",), answer="An answer.")},
+        published=True,
+    )
     return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org))
 
 

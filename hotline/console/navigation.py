@@ -21,7 +21,22 @@ class NavItem:
     url_name: str
     label: str | Promise
     roles: frozenset[Role]
+    # Other pages that belong to this entry (it is shown as the current one on them).
+    also: tuple[str, ...] = ()
 
+
+CONTENT_PAGES = tuple(
+    f"console:{name}"
+    for name in (
+        "pages",
+        "page_edit",
+        "page_history",
+        "articles",
+        "article_new",
+        "article_edit",
+        "article_history",
+    )
+)
 
 NAV: list[NavItem] = [
     NavItem("console:queue", _("Queue"), CASEWORKERS),
@@ -29,7 +44,9 @@ NAV: list[NavItem] = [
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
     NavItem("console:figures", _("Figures"), FIGURES),
-    NavItem("console:content", _("Replies and tags"), SEE_ALL),
+    NavItem("console:content", _("Replies and tags"), SEE_ALL - ADMINS),
+    # Admins also keep the website's pages and the knowledge base: the same entry, three tabs.
+    NavItem("console:content", _("Content"), ADMINS, also=CONTENT_PAGES),
     NavItem("console:audit", _("Audit log"), ADMINS),
     NavItem("console:staff", _("Staff"), ADMINS),
 ]
@@ -39,9 +56,11 @@ NAV: list[NavItem] = [
 class NavLink:
     url: str
     label: str | Promise
-    name: str
+    names: tuple[str, ...]  # the view names on which this entry is the current one
 
 
 def items_for(user: User) -> list[NavLink]:
     role = user.staff_role
-    return [NavLink(reverse(item.url_name), item.label, item.url_name) for item in NAV if role in item.roles]
+    return [
+        NavLink(reverse(item.url_name), item.label, (item.url_name, *item.also)) for item in NAV if role in item.roles
+    ]

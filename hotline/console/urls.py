@@ -3,7 +3,7 @@ in the authorization matrix test (tests/test_console_access.py)."""
 
 from django.urls import path
 
-from hotline.console.views import admin, case, handoff, oversight, phone, queue
+from hotline.console.views import admin, articles, case, handoff, oversight, page_texts, phone, queue
 
 app_name = "console"
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("case/<uuid:case_id>/unblock/", case.unblock, name="case_unblock"),
     path("case/<uuid:case_id>/preference/", case.preference, name="case_preference"),
     path("attachment/<uuid:attachment_id>/", case.attachment, name="attachment"),
+    path("reply-article/<str:language>/<slug:slug>/", articles.reply_article, name="reply_article"),
     path("phone/", phone.phone_home, name="phone"),
     path("phone/start/", phone.phone_start, name="phone_start"),
     path("phone/log/", phone.phone_log, name="phone_log"),
@@ -46,4 +47,14 @@ urlpatterns = [
     path("content/canned/<int:reply_id>/delete/", admin.canned_delete, name="canned_delete"),
     path("content/tags/", admin.tag_add, name="tag_add"),
     path("content/tags/<int:tag_id>/delete/", admin.tag_delete, name="tag_delete"),
+    path("content/pages/", page_texts.pages, name="pages"),
+    path("content/pages/<str:language>/<slug:page_slug>/edit/", page_texts.page_edit, name="page_edit"),
+    path("content/pages/<str:language>/<slug:page_slug>/history/", page_texts.page_history, name="page_history"),
+    path("content/pages/<str:language>/<slug:page_slug>/rollback/", page_texts.page_rollback, name="page_rollback"),
+    path("content/articles/", articles.articles, name="articles"),
+    path("content/articles/new/", articles.article_new, name="article_new"),
+    path("content/articles/<slug:slug>/edit/", articles.article_edit, name="article_edit"),
+    path("content/articles/<slug:slug>/publish/", articles.article_publish, name="article_publish"),
+    path("content/articles/<slug:slug>/history/", articles.article_history, name="article_history"),
+    path("content/articles/<slug:slug>/rollback/", articles.article_rollback, name="article_rollback"),
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from hotline.kb.models import Article, ArticleText, ArticleVersion
 
@@ -29,6 +31,8 @@ class VersionView:
     created_at: datetime
     changes: tuple[str, ...]
     note: str
+    # {"position": int, "texts": {language: {"title", "questions", "answer"}}}: the whole article then.
+    content: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _view(text: ArticleText) -> ArticleView:
@@ -70,6 +74,38 @@ def all_articles() -> list[Article]:
     return list(Article.objects.all())
 
 
+@dataclass(frozen=True)
+class ArticleSummary:
+    slug: str
+    published: bool
+    position: int
+    version: int
+    updated_at: datetime
+    titles: dict[str, str]  # language -> title, for the languages the article has
+
+
+def article_summaries() -> list[ArticleSummary]:
+    """Every article with its title in each language, in FAQ order (the console's list)."""
+    return [
+        ArticleSummary(
+            slug=a.slug,
+            published=a.published,
+            position=a.position,
+            version=a.version,
+            updated_at=a.updated_at,
+            titles={t.language: t.title for t in a.texts.all()},
+        )
+        for a in Article.objects.prefetch_related("texts")
+    ]
+
+
+def reply_articles(language: str) -> list[tuple[str, str]]:
+    """(slug, title) of the published articles in ``language``, in FAQ order: an operator can start
+    a reply from any of them, as from a canned reply (the answer itself is fetched when chosen)."""
+    texts = ArticleText.objects.filter(language=language, article__published=True)
+    return list(texts.order_by("article__position", "article__slug").values_list("article__slug", "title"))
+
+
 def article_history(slug: str) -> list[VersionView]:
     """Who changed what and when, newest first."""
     versions = ArticleVersion.objects.filter(article__slug=slug).order_by("-number")
@@ -81,6 +117,7 @@ def article_history(slug: str) -> list[VersionView]:
             created_at=v.created_at,
             changes=tuple(v.changes),
             note=v.note,
+            content=v.content,
         )
         for v in versions
     ]

@@ -2,8 +2,8 @@
 
 A page's text comes from the first of these that has it:
 
-1. a registered source — a function ``(language, slug) -> str | None``; the console's versioned page
-   editor registers one with :func:`register_source` (edits, history and roll-back live there);
+1. a registered source — a function ``(language, slug) -> str | None``; ``hotline.pagetexts`` (the
+   console's versioned page editor) registers one with :func:`register_source`;
 2. ``$HOTLINE_PORTAL_CONTENT_DIR/<language>/<slug>.md``, when that setting is given;
 3. the file shipped with the hotline, ``hotline/portal/content/<language>/<slug>.md``.
 
@@ -60,6 +60,14 @@ def page_text(language: str, slug: str) -> str:
         text = source(language, slug)
         if text is not None:
             return text
+    return file_text(language, slug)
+
+
+def file_text(language: str, slug: str) -> str:
+    """The text from the files alone (the deployment's directory, else the shipped file): what a page
+    says when no registered source has a text for it, and what the editor's "shipped text" restores."""
+    if language not in LANGUAGES or slug not in PAGES:
+        raise ContentError(f"no page {slug!r} in {language!r}")
     override_dir = settings.HOTLINE_PORTAL_CONTENT_DIR
     if override_dir is not None:
         path = Path(override_dir) / language / f"{slug}.md"
@@ -84,6 +92,12 @@ def link(mode: Mode, language: str, slug: str, anchor: str = "") -> str:
 
 @functools.lru_cache(maxsize=256)
 def _rendered(text: str, mode: Mode, language: str) -> markup.Document:
+    return markup.render(text, PAGES, lambda slug, anchor: link(mode, language, slug, anchor))
+
+
+def render_text(language: str, text: str, mode: Mode = "live") -> markup.Document:
+    """``text`` as a page in ``language`` would show it (the editor's check and preview; not cached).
+    :class:`markup.MarkupError` for text the format refuses."""
     return markup.render(text, PAGES, lambda slug, anchor: link(mode, language, slug, anchor))
 
 

@@ -1,4 +1,6 @@
-"""Staff management (admins) and the console's own content: canned replies and tags (supervisors)."""
+"""Staff management (admins) and the console's own content: canned replies and tags (supervisors).
+The website's pages and the knowledge base, beside them for admins, are in ``page_texts.py`` and
+``articles.py``."""
 
 from __future__ import annotations
 
@@ -106,7 +108,11 @@ def staff_role(request: HttpRequest, user_id: int) -> HttpResponse:
 @staff_view(SEE_ALL)
 @require_safe
 def content(request: HttpRequest) -> HttpResponse:
-    return page(request, "console/content.html", {"canned": CannedReply.objects.all(), "tags": Tag.objects.all()})
+    return page(
+        request,
+        "console/content.html",
+        {"canned": CannedReply.objects.all(), "tags": Tag.objects.all(), "content_tab": "replies"},
+    )
 
 
 def _content_action(request: HttpRequest, action: Callable[[], object], done: str) -> HttpResponse:

@@ -38,6 +38,7 @@ from hotline.console.views.queue import me
 from hotline.core import crypto
 from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError, allowed_targets
 from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.kb.reading import reply_articles
 
 _REFUSALS = (ActionError, TransitionError)
 
@@ -105,6 +106,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "blocked": triage.is_blocked(case),
         "may_unblock": user.staff_role in SEE_ALL,
         "canned": _canned_for(case),
+        "articles": reply_articles(case.language) if case.language else [],
         "channels": reply_channels(case),
         "preferences": triage.PREFERENCES,
         "preference": content.answers.get(triage.PREFERENCE_FIELD, ""),

@@ -78,6 +78,30 @@
     select.selectedIndex = 0;
   });
 
+  // Choosing a knowledge-base article puts its answer in the reply box too. Answers are long, so the
+  // page carries only the titles and fetches the chosen answer from this console.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (!select.matches || !select.matches("select[data-article-target]")) return;
+    var option = select.options[select.selectedIndex];
+    var target = document.getElementById(select.getAttribute("data-article-target"));
+    select.selectedIndex = 0;
+    if (!target || !option || !option.dataset.url) return;
+    fetch(option.dataset.url, { credentials: "same-origin", headers: { Accept: "text/plain" } })
+      .then(function (response) {
+        // A session that ended answers with the sign-in page: that is not an answer to insert.
+        if (!response.ok || response.redirected) throw new Error("HTTP " + response.status);
+        return response.text();
+      })
+      .then(function (text) {
+        target.value = target.value ? target.value + "\n\n" + text : text;
+        target.focus();
+      })
+      .catch(function () {
+        target.focus(); // the reply box stays as it was
+      });
+  });
+
   // Dangerous forms ask first.
   document.addEventListener("submit", function (event) {
     var form = event.target;
