@@ -170,8 +170,7 @@ def do_open_case(
         case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
         case.save(force_insert=True)
         CaseNumber.objects.create(case=case)
-        for name, value in answers.items():
-            _put_answer(case, name, value, now)
+        Answer.objects.bulk_create([_new_answer(case, name, value, now) for name, value in answers.items()])
         audit.record(
             actor,
             "case.open",
@@ -180,6 +179,13 @@ def do_open_case(
             {"channel": channel.value, "answers": len(answers), "applicant": str(applicant.pk) if applicant else None},
         )
     return case
+
+
+def _new_answer(case: Case, name: str, value: str, now: datetime) -> Answer:
+    """An answer row for a case that has none under ``name`` yet (a case being opened)."""
+    answer = Answer(case=case, field=name, updated_at=now)
+    answer.value_sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", answer.id, value)
+    return answer
 
 
 def _put_answer(case: Case, name: str, value: str, now: datetime) -> None:
