@@ -158,3 +158,15 @@ def test_export_site_writes_a_static_mirror_with_relative_links(tmp_path: Path, 
     assert 'href="../uk/faq.html"' in (out / "ru" / "faq.html").read_text()
     # The copy of the manifest in the mirror checks out like the original.
     call_command("contacts", "verify", str(out / "contacts.json"))
+
+
+def test_pages_offer_tor_browser_the_onion_address_from_the_signed_manifest(
+    tmp_path: Path, settings: Any, client: Client, db: None
+) -> None:
+    settings.ALLOWED_HOSTS = ["testserver", ONION]
+    assert "Onion-Location" not in client.get("/en/safety/")  # nothing signed yet: no header
+    sign(tmp_path)
+    page = client.get("/en/safety/?x=1")
+    assert page["Onion-Location"] == f"http://{ONION}/en/safety/?x=1"
+    assert "Onion-Location" not in client.get("/en/safety/", HTTP_HOST=ONION)  # already there
+    assert "Onion-Location" not in client.get("/ping")  # portal pages only

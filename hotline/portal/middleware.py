@@ -86,6 +86,26 @@ def add_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
+def onion_location(request: HttpRequest) -> str | None:
+    """Where Tor Browser should offer to go instead: the same path on the hotline's onion address.
+
+    Taken from the signed contacts manifest (so it is the address people can verify), and only for
+    pages reached under another name: Tor Browser shows it as "Open in Tor" on HTTPS pages.
+    """
+    from hotline.portal import contacts
+
+    try:
+        signed = contacts.published()
+    except contacts.ContactsError:
+        return None
+    if signed is None or not signed.manifest.onion:
+        return None
+    host = request.get_host().split(":", 1)[0].lower()
+    if host.endswith(".onion"):
+        return None
+    return f"http://{signed.manifest.onion[0]}{request.get_full_path()}"
+
+
 class PortalMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -97,7 +117,11 @@ class PortalMiddleware:
         wait = limits.get().admit_request(limits.client_key(request))
         if wait:
             return add_headers(too_many(language_of(path), wait))
-        return add_headers(self.get_response(request))
+        response = add_headers(self.get_response(request))
+        onion = onion_location(request)
+        if onion is not None:
+            response.headers["Onion-Location"] = onion
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A database that is down or busy past its timeout: 503 and "try again", not a 500."""
