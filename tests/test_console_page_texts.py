@@ -259,3 +259,12 @@ def test_the_static_mirror_carries_the_edited_text(admin: Client, tmp_path: Path
     call_command("export-site", str(tmp_path / "mirror"))
     mirrored = (tmp_path / "mirror" / "en" / "safety.html").read_text()
     assert "Mirrored wording." in mirrored and 'href="guarantees.html"' in mirrored
+
+
+def test_the_editors_speak_ukrainian(admin: Client) -> None:
+    admin.post("/accounts/language/", {"language": "uk", "next": "/console/"})
+    pages = page_text(admin.get("/console/content/pages/"))
+    assert "Сторінки сайту" in pages and "База знань" in pages and "Матеріали" in pages
+    assert "Як писати сторінку" in page_text(admin.get(EDIT))
+    refused = admin.post(EDIT, {"text": "   ", "based_on": 0, "action": "save"})
+    assert "Не збережено: текст порожній" in page_text(refused)
