@@ -268,3 +268,21 @@ def test_the_editors_speak_ukrainian(admin: Client) -> None:
     assert "Як писати сторінку" in page_text(admin.get(EDIT))
     refused = admin.post(EDIT, {"text": "   ", "based_on": 0, "action": "save"})
     assert "Не збережено: текст порожній" in page_text(refused)
+
+
+def test_if_the_database_fails_the_page_shows_its_file_not_an_error(
+    admin: Client, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import DatabaseError
+
+    from hotline.pagetexts import reading
+
+    save(admin, safety_text("Edited."), based_on=0)
+
+    class Broken:
+        def filter(self, **kwargs: object) -> object:
+            raise DatabaseError("database is down")
+
+    monkeypatch.setattr(reading.PageVersion, "objects", Broken())
+    assert reading.current_text("en", "safety") is None
+    assert SHIPPED_LINE in content.page_text("en", "safety")
