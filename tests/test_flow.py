@@ -116,7 +116,7 @@ def at(step: str, language: str = "en") -> Chat:
 
 
 def test_intake_loads_with_its_version_and_languages() -> None:
-    assert (INTAKE.id, INTAKE.version) == ("intake", 1)
+    assert (INTAKE.id, INTAKE.version) == ("intake", 2)
     assert INTAKE.languages == ("ru", "uk", "en")
     assert check_flow_file(INTAKE_PATH) == []
 
@@ -514,7 +514,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
     data = json.loads(json.dumps(chat.session.to_dict()))
     restored = Session.from_dict(data)
     assert restored == chat.session
-    assert restored.flow_version == INTAKE.version == 1
+    assert restored.flow_version == INTAKE.version == 2
     _, effects = advance(INTAKE, restored, Text("так"))
     assert effects[0] == StoreAnswer("with_others", "yes")
     assert effects[1] == Ask(
@@ -543,16 +543,17 @@ def test_a_session_holds_no_answer() -> None:
         "history",
         "case_opened",
         "status",
+        "channel",
     }
 
 
 def test_a_session_keeps_its_flow_version_and_refuses_another() -> None:
     chat = at("region")
-    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 1\n", "\nversion: 2\n"))
-    with pytest.raises(FlowError, match="belongs to intake v1"):
+    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 2\n", "\nversion: 3\n"))
+    with pytest.raises(FlowError, match="belongs to intake v2"):
         advance(newer, chat.session, Choose("russia"))
     chat.send(Choose("russia"))
-    assert chat.session.flow_version == 1
+    assert chat.session.flow_version == 2
 
 
 @pytest.mark.parametrize(
@@ -752,7 +753,33 @@ def test_the_mini_flow_is_valid_and_runs() -> None:
     assert names(chat.log) == ["Say", "Ask", "OpenCase", "Ask", "SetMetadata", "Ask", "IssueReceipt", "Say", "End"]
 
 
+def test_a_step_can_be_worded_for_one_channel_and_the_session_keeps_its_channel() -> None:
+    welcome = INTAKE.steps["welcome"]
+    bot, web = (advance(INTAKE, None, Start(language="en", channel=c)) for c in ("telegram", "web"))
+    assert bot[1][0] == Say(welcome.text["en"]) and "deleted from your phone" in welcome.text["en"]
+    assert web[1][0] == Say(welcome.channel_text["web"]["en"]) and "deleted from your phone" not in web[1][0].text
+    assert advance(INTAKE, None, Start(language="en"))[1][0] == bot[1][0]  # no channel: the plain text
+    session = web[0]
+    assert Session.from_dict(json.loads(json.dumps(session.to_dict()))).channel == "web"
+    # The introduction said again after a language switch keeps the channel's wording.
+    switched, effects = advance(INTAKE, session, SetLanguage("uk"))
+    assert effects[0] == Say(welcome.channel_text["web"]["uk"]) and switched.channel == "web"
+    # A session saved before sessions had a channel reads as channel "".
+    old = {k: v for k, v in session.to_dict().items() if k != "channel"}
+    assert Session.from_dict(old).channel == ""
+
+
 BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
+    (
+        "channel text for an unknown channel",
+        lambda d: step(d, "hello").update(channel_text={"fax": {"en": "Hi.", "uk": "Привіт."}}),
+        "mini v1: step 'hello': channel_text: unknown channel 'fax' (expected one of telegram, web, phone)",
+    ),
+    (
+        "channel text without a translation",
+        lambda d: step(d, "hello").update(channel_text={"web": {"en": "Hi."}}),
+        "mini v1: step 'hello': channel_text: web has no 'uk' translation",
+    ),
     (
         "unknown step",
         lambda d: step(d, "ask")["options"][1].update(next="nowhere"),

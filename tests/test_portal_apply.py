@@ -152,7 +152,8 @@ def test_talk_to_a_person_gives_a_receipt_and_a_way_to_write_at_once(olena: WebA
     olena.start()
     person = olena.post(action="person")
     text = page_text(person)
-    assert "An operator will answer you" in text and "An operator will read your message" in text
+    assert "An operator will answer you" in text and "Write to the operators" in text
+    assert "close the chat" not in text  # the bot's wording is not shown on a web page
     receipt = receipt_on(person)
     assert receipt and not person.cookies
     case = Case.objects.get()

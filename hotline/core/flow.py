@@ -84,9 +84,11 @@ _OPTION_NUMBER = re.compile(r"[0-9]{1,3}")
 
 @dataclass(frozen=True)
 class Start:
-    """Begin a conversation. ``language`` may be a Telegram-style code (``uk``, ``en-US``)."""
+    """Begin a conversation. ``language`` may be a Telegram-style code (``uk``, ``en-US``); ``channel``
+    (telegram, web, phone) picks a step's channel wording where the flow has one, for the whole session."""
 
     language: str | None = None
+    channel: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ class Session:
     history: tuple[str, ...] = ()
     case_opened: bool = False
     status: SessionStatus = SessionStatus.ACTIVE
+    channel: str = ""  # where the conversation happens; chooses steps' channel wording
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe state, for the adapter to keep (encrypted) between messages."""
@@ -219,6 +222,7 @@ class Session:
             "history": list(self.history),
             "case_opened": self.case_opened,
             "status": self.status.value,
+            "channel": self.channel,
         }
 
     @classmethod
@@ -233,6 +237,7 @@ class Session:
                 history=tuple(_typed(item, str) for item in _typed(data["history"], list)),
                 case_opened=_typed(data["case_opened"], bool),
                 status=SessionStatus(data["status"]),
+                channel=_typed(data.get("channel", ""), str),  # sessions saved before channels: ""
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FlowError(f"session data is not valid: {exc!r}") from exc
@@ -258,7 +263,8 @@ def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session,
     """
     if session is None:
         language = input.language if isinstance(input, Start | SetLanguage) else None
-        return _begin(flow, _language(flow, language) or flow.default_language)
+        channel = input.channel if isinstance(input, Start) else ""
+        return _begin(flow, _language(flow, language) or flow.default_language, channel)
     _check_fits(flow, session)
     if session.status is not SessionStatus.ACTIVE:
         return _after_end(flow, session, input)
@@ -267,7 +273,7 @@ def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session,
     match input:
         case Start():
             # /start in the middle of a conversation resumes it; starting over is the adapter's call.
-            return session, [*_intro(flow, session), _ask(flow, step, session.language)]
+            return session, [*_intro(flow, session), _ask(flow, step, session)]
         case Back():
             return _back(flow, session, step)
         case TalkToPerson():
@@ -285,9 +291,9 @@ def advance(flow: Flow, session: Session | None, input: Input) -> tuple[Session,
     raise TypeError(f"not a flow input: {input!r}")
 
 
-def _begin(flow: Flow, language: str) -> tuple[Session, list[Effect]]:
+def _begin(flow: Flow, language: str, channel: str = "") -> tuple[Session, list[Effect]]:
     effects: list[Effect] = []
-    session = Session(flow_id=flow.id, flow_version=flow.version, language=language, step=None)
+    session = Session(flow_id=flow.id, flow_version=flow.version, language=language, step=None, channel=channel)
     return _enter(flow, session, flow.start, effects), effects
 
 
@@ -310,7 +316,7 @@ def _after_end(flow: Flow, session: Session, given: Input) -> tuple[Session, lis
         return _hand_over(flow, session)
     # No case exists, so there is nobody to pass the words to: start again, kindly, from the top.
     language = _language(flow, given.language) if isinstance(given, Start) else None
-    return _begin(flow, language or session.language)
+    return _begin(flow, language or session.language, session.channel)
 
 
 def _enter(flow: Flow, session: Session, step_id: str | None, effects: list[Effect]) -> Session:
@@ -326,16 +332,16 @@ def _enter(flow: Flow, session: Session, step_id: str | None, effects: list[Effe
             session = replace(session, case_opened=True, history=())
         language = session.language
         if step.kind == "info":
-            effects.append(Say(step.text[language]))
+            effects.append(Say(step.text_for(language, session.channel)))
             step_id = step.next
             continue
         if step.kind == "end":
             if step.issue_receipt and step.receipt_text is not None and session.case_opened:
                 effects.append(IssueReceipt(step.receipt_text[language]))
-            effects += [Say(step.text[language]), End()]
+            effects += [Say(step.text_for(language, session.channel)), End()]
             status = SessionStatus.FINISHED if session.case_opened else SessionStatus.DECLINED
             return replace(session, step=None, history=(), status=status)
-        effects.append(_ask(flow, step, language))
+        effects.append(_ask(flow, step, session))
         return replace(session, step=step.id)
     raise FlowError(f"{flow.label}: the flow runs in a circle or stops without an end step")
 
@@ -348,7 +354,8 @@ def _move(
     return _enter(flow, session, target, effects), effects
 
 
-def _ask(flow: Flow, step: Step, language: str) -> Ask:
+def _ask(flow: Flow, step: Step, session: Session) -> Ask:
+    language = session.language
     options: tuple[Option, ...]
     if step.kind == "yesno":
         options = (Option("yes", flow.text("yes_label", language)), Option("no", flow.text("no_label", language)))
@@ -357,13 +364,13 @@ def _ask(flow: Flow, step: Step, language: str) -> Ask:
     hint = flow.text(f"hint_{step.kind}", language, min=step.min, max=step.max, max_length=step.max_length)
     if step.optional:
         hint = f"{hint} {flow.text('hint_optional', language)}"
-    return Ask(step.id, step.text[language], step.kind, options, step.optional, hint)
+    return Ask(step.id, step.text_for(language, session.channel), step.kind, options, step.optional, hint)
 
 
 def _reask(flow: Flow, session: Session, step: Step, reason: str, **values: object) -> tuple[Session, list[Effect]]:
     """Explain what is expected and ask the same question again; the session does not move."""
     explanation = flow.text(reason, session.language, **values)
-    return session, [Say(explanation), _ask(flow, step, session.language)]
+    return session, [Say(explanation), _ask(flow, step, session)]
 
 
 def _intro(flow: Flow, session: Session) -> list[Effect]:
@@ -377,7 +384,7 @@ def _intro(flow: Flow, session: Session) -> list[Effect]:
     said: list[Effect] = []
     step = flow.steps[flow.start]
     while step.kind == "info" and not step.open_case and step.next is not None:
-        said.append(Say(step.text[session.language]))
+        said.append(Say(step.text_for(session.language, session.channel)))
         step = flow.steps[step.next]
     return said if step.id == session.step else []
 
@@ -387,7 +394,7 @@ def _back(flow: Flow, session: Session, step: Step) -> tuple[Session, list[Effec
         return _reask(flow, session, step, "back_not_possible")
     previous = flow.steps[session.history[-1]]
     session = replace(session, step=previous.id, history=session.history[:-1])
-    return session, [_ask(flow, previous, session.language)]
+    return session, [_ask(flow, previous, session)]
 
 
 def _hand_over(flow: Flow, session: Session) -> tuple[Session, list[Effect]]:
@@ -403,7 +410,7 @@ def _set_language(flow: Flow, session: Session, step: Step, code: str) -> tuple[
         names = ", ".join(flow.text("language_name", other) for other in flow.languages)
         return _reask(flow, session, step, "language_unavailable", languages=names)
     session = replace(session, language=language)
-    return session, [*_intro(flow, session), _ask(flow, step, language)]
+    return session, [*_intro(flow, session), _ask(flow, step, session)]
 
 
 def _language(flow: Flow, code: str | None) -> str | None:

@@ -12,6 +12,7 @@ Errors are collected, not raised one at a time, and each names its place:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from hotline.core.metadata import Category, Region
+from hotline.core.metadata import Category, ChannelKind, Region
 
 KINDS = ("info", "choice", "text", "number", "yesno", "end")
 ASKING_KINDS = frozenset({"choice", "text", "number", "yesno"})
@@ -78,6 +79,9 @@ _STEP_KEYS: dict[str, frozenset[str]] = {
     "yesno": _ASKING_KEYS | {"next", "next_yes", "next_no"},
     "end": frozenset({"issue_receipt", "receipt_text"}),
 }
+# Every step's text may be replaced for one channel (``channel_text: {web: {ru: …, …}}``): the bot's
+# "this conversation will be deleted from your phone" is not true of a web page or a phone call.
+CHANNELS = tuple(kind.value for kind in ChannelKind)
 _OPTION_KEYS = frozenset({"value", "label", "next"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _EDGE_PUNCTUATION = " .,;:!?\"'«»„“”()[]-–—"
@@ -119,6 +123,12 @@ class Step:
     max_length: int | None = None
     issue_receipt: bool = False
     receipt_text: Mapping[str, str] | None = None
+    # channel -> language -> text, replacing ``text`` on that channel
+    channel_text: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+
+    def text_for(self, language: str, channel: str = "") -> str:
+        """The step's text in ``language``, as worded for ``channel`` when it has its own wording."""
+        return self.channel_text.get(channel, self.text)[language]
 
     @property
     def asks(self) -> bool:
@@ -340,7 +350,7 @@ class _Checker:
         if kind not in KINDS:
             self.error(place, f"unknown kind {kind!r} (expected one of {', '.join(KINDS)})")
             return None
-        self.unknown_keys(place, raw, {"id", "kind", "text"} | _STEP_KEYS[kind], kind)
+        self.unknown_keys(place, raw, {"id", "kind", "text", "channel_text"} | _STEP_KEYS[kind], kind)
         errors_before = len(self.errors)
         step = Step(
             id=step_id,
@@ -360,6 +370,7 @@ class _Checker:
             max_length=self.max_length(raw, kind, place),
             issue_receipt=self.flag(raw, "issue_receipt", place),
             receipt_text=self.receipt_text(raw, place),
+            channel_text=self.channel_text(raw, place),
         )
         self.storage(step, place)
         self.bounds(step, place)
@@ -430,6 +441,19 @@ class _Checker:
             self.error(place, "'issue_receipt: true' needs a 'receipt_text' with {receipt} in every language")
         if step.receipt_text is not None and not step.issue_receipt:
             self.error(place, "'receipt_text' is only used with 'issue_receipt: true'")
+
+    def channel_text(self, raw: dict[Any, Any], place: str) -> dict[str, dict[str, str]]:
+        value = raw.get("channel_text", {})
+        if not isinstance(value, dict):
+            self.error(place, f"'channel_text' must map channels ({', '.join(CHANNELS)}) to texts per language")
+            return {}
+        result: dict[str, dict[str, str]] = {}
+        for channel, texts in value.items():
+            if channel not in CHANNELS:
+                self.error(place, f"channel_text: unknown channel {channel!r} (expected one of {', '.join(CHANNELS)})")
+                continue
+            result[channel] = self.translations(texts, f"{place}channel_text: {channel}", frozenset())
+        return result
 
     def receipt_text(self, raw: dict[Any, Any], place: str) -> dict[str, str] | None:
         if "receipt_text" not in raw:

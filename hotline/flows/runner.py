@@ -7,6 +7,7 @@ Channel-agnostic: the Telegram bot, the web portal and phone intake in the conso
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ def run_step(
         flow = registry.current(flow_id)
         if not isinstance(flow_input, engine.Start):
             raise ValueError("a new session begins with Start")
+        if not flow_input.channel:  # the session keeps its channel: it picks the flow's channel wording
+            flow_input = dataclasses.replace(flow_input, channel=channel.value)
     else:
         flow = registry.version(session.flow_id, session.flow_version)
     if case is not None and (case.is_shredded or (restart and Status(case.status) not in OPEN)):

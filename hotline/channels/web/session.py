@@ -218,7 +218,7 @@ _ENDED: dict[engine.SessionStatus, Ended] = {
 def start(language: str) -> FormState:
     """A new form at its first question. Writes nothing anywhere."""
     flow = registry.current(INTAKE)
-    session, effects = engine.advance(flow, None, engine.Start(language=language))
+    session, effects = engine.advance(flow, None, engine.Start(language=language, channel=ChannelKind.WEB.value))
     form = Form(id=secrets.token_urlsafe(32), started=int(time.time()), session=session)
     form.fold(effects, session.language)
     return FormState(flow=flow, language=language, replies=_replies(effects), form=form)

@@ -67,8 +67,11 @@ def phone_start(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():
             identity = actions.get_or_create_identity(ChannelKind.PHONE, address)
             result = runner.run_step(
-                identity, engine.Start(language=language), channel=ChannelKind.PHONE,
-                actor=actor_of(me(request)), restart=True,
+                identity,
+                engine.Start(language=language),
+                channel=ChannelKind.PHONE,
+                actor=actor_of(me(request)),
+                restart=True,
             )
     except actions.ActionError as exc:
         return problem(request, str(exc))
