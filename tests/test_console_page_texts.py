@@ -286,3 +286,19 @@ def test_if_the_database_fails_the_page_shows_its_file_not_an_error(
     monkeypatch.setattr(reading.PageVersion, "objects", Broken())
     assert reading.current_text("en", "safety") is None
     assert SHIPPED_LINE in content.page_text("en", "safety")
+
+
+def test_a_saved_text_that_no_longer_renders_shows_the_file_not_an_error(
+    admin: Client, client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A later release may drop a page that an edited text links to: the page falls back to its file."""
+    save(admin, safety_text("Edited, with a link to [the guarantees](page:guarantees)."), based_on=0)
+    assert "Edited, with a link" in page_text(client.get("/en/safety/"))
+    monkeypatch.setattr(content, "PAGES", tuple(p for p in content.PAGES if p != "guarantees"))
+    content._rendered.cache_clear()
+    try:
+        shown = client.get("/en/safety/")
+    finally:
+        content._rendered.cache_clear()  # nothing rendered without the page outlives this test
+    assert shown.status_code == 200 and SHIPPED_LINE in page_text(shown)
+    assert "no longer renders" in caplog.text and "Edited" not in caplog.text

@@ -14,6 +14,7 @@ site (``/ru/safety/``) and for the static mirror (``safety.html``).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,8 @@ from django.urls import reverse
 
 from hotline.portal import markup
 from hotline.portal.languages import LANGUAGES
+
+log = logging.getLogger("hotline.portal")
 
 SHIPPED = Path(__file__).resolve().parent / "content"
 
@@ -102,5 +105,17 @@ def render_text(language: str, text: str, mode: Mode = "live") -> markup.Documen
 
 
 def page(language: str, slug: str, mode: Mode = "live") -> markup.Document:
-    """A page's title and safe HTML body. :class:`markup.MarkupError` for text the format refuses."""
-    return _rendered(page_text(language, slug), mode, language)
+    """A page's title and safe HTML body. :class:`markup.MarkupError` for file text the format refuses.
+
+    An edited text was checked when it was saved, but a later release may have removed a page it
+    links to: then the page shows its file text (and the log says so) rather than failing.
+    """
+    text = page_text(language, slug)
+    try:
+        return _rendered(text, mode, language)
+    except markup.MarkupError as exc:
+        fallback = file_text(language, slug)
+        if text == fallback:
+            raise
+        log.error("portal: the edited text of %s/%s no longer renders (%s); showing the file", language, slug, exc)
+        return _rendered(fallback, mode, language)
