@@ -226,3 +226,23 @@ def test_starting_many_forms_from_one_address_is_slowed(client: Client, org: Org
     assert mallory.last is not None and int(mallory.last["Retry-After"]) >= 1
     client.cookies.clear()
     assert WebApplicant(client, address="198.51.100.7").start().status_code == 200  # others still can
+
+
+def test_two_applicants_at_the_same_question_each_carry_their_own_form(client: Client, org: Org) -> None:
+    """Step pages are rendered once per question and share everything but the sealed form."""
+    olena = WebApplicant(client, address="198.51.100.31")
+    taras = WebApplicant(client, address="198.51.100.32", answers={**olena.answers, "identity": "Taras, driver"})
+    for person in (olena, taras):
+        person.start()
+        person.complete(stop_at="safe_contact")
+    assert olena.step == taras.step == "safe_contact" and olena.form_token != taras.form_token
+    first, second = olena.last, taras.last
+    assert first is not None and second is not None
+    assert first.content.replace(olena.form_token.encode(), b"") == second.content.replace(
+        taras.form_token.encode(), b""
+    )
+    assert web.Form.open(taras.form_token).answers["identity"] == "Taras, driver"
+    olena.complete()
+    taras.complete()
+    found = {do_read_case(STAFF, case, org.private_key).answers["identity"] for case in Case.objects.all()}
+    assert found == {IDENTITY, "Taras, driver"}

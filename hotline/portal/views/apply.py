@@ -16,6 +16,7 @@ unfinished form. The page that ends the form shows the receipt: from then on it 
 from __future__ import annotations
 
 import logging
+import threading
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
@@ -114,20 +115,71 @@ def _state_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpRe
         else:  # sent before (the last page posted twice), or ended earlier: the receipt was shown once
             return _ended_session(request, lang)
         return render(request, lang, template, "apply", {"state": state})
-    step = state.step
-    return render(
-        request,
-        lang,
-        "portal/apply_step.html",
-        "apply",
-        {
-            "state": state,
-            "ask": state.ask,
-            "step": step,
-            "sealed": state.sealed,
-            "max_length": (step.max_length or 2000) if step is not None else 2000,
-        },
-    )
+    return _step_page(request, lang, state)
+
+
+class _StepPages:
+    """Rendered step pages, kept per process with a placeholder where the sealed form goes.
+
+    A step page is the same for everyone at the same question (flow version, language, question, the
+    explanation above it, Back or not); only the sealed form differs. Rendering the template is most
+    of what a form post costs now that a step touches no database, so each distinct page is rendered
+    once and the sealed form is put into a copy. Nothing personal is kept: an explanation of a refused
+    answer names limits and lengths, never the answer.
+    """
+
+    PLACEHOLDER = "hotline-sealed-form-placeholder"
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[object, ...], tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, request: HttpRequest, lang: str, state: web.FormState) -> HttpResponse:
+        ask, step = state.ask, state.step
+        key = (
+            lang,
+            state.flow.id,
+            state.flow.version,
+            ask.step if ask is not None else None,
+            tuple(reply.text for reply in state.replies),
+            state.can_go_back,
+            state.stale,
+        )
+        with self._lock:
+            cached = self._pages.get(key)
+        if cached is None:
+            response = render(
+                request,
+                lang,
+                "portal/apply_step.html",
+                "apply",
+                {
+                    "state": state,
+                    "ask": ask,
+                    "step": step,
+                    "sealed": self.PLACEHOLDER,
+                    "max_length": (step.max_length or 2000) if step is not None else 2000,
+                },
+            )
+            cached = (response.content.decode(), response.status_code)
+            with self._lock:
+                if len(self._pages) >= self.LIMIT:
+                    self._pages.clear()
+                self._pages[key] = cached
+        body, status = cached
+        response = HttpResponse(
+            body.replace(self.PLACEHOLDER, state.sealed), status=status, content_type="text/html; charset=utf-8"
+        )
+        response["Content-Language"] = lang
+        return response
+
+
+_step_pages = _StepPages()
+
+
+def _step_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpResponse:
+    return _step_pages.get(request, lang, state)
 
 
 def _ended_session(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
