@@ -25,7 +25,7 @@ from hotline.core.lifecycle import Role
 from hotline.kb import search
 from hotline.kb.actions import KbError, do_create_article, do_publish, do_rollback, do_update_article
 from hotline.kb.content import LANGUAGES, MAX_ANSWER, ArticleContent, ContentError, read_directory
-from hotline.kb.engine import Entry, Index
+from hotline.kb.engine import Entry, Index, Tuning
 from hotline.kb.loader import load_directory
 from hotline.kb.models import Article, ArticleVersion
 from hotline.kb.reading import article_history, get_article, published_articles
@@ -317,6 +317,28 @@ def test_inflected_forms_match_through_lemmas(language: str, question: str, slug
     assert with_lemmas and with_lemmas[0].slug == slug
     surface_words = Index(SMALL, morphology=False, typos=False).rank(question, language)
     assert not surface_words  # the same words without morphology share no form with the article
+
+
+def test_the_words_as_written_count_beside_the_lemmas() -> None:
+    # «данные» is read as «данные», «данный» and «дать», so by lemmas alone it also meets «дадут»;
+    # the surface form is found only in the article that says «данные», which widens its lead.
+    entries = {
+        "ru": [
+            Entry("data", "Данные", ("Где хранятся данные?",), "…"),
+            Entry("give", "Выдача", ("Что мне дадут?",), "…"),
+        ]
+    }
+    lemmas_only = Index(entries, Tuning(surface_weight=0.0)).rank("какие данные", "ru")
+    with_surface = Index(entries, Tuning(surface_weight=0.6)).rank("какие данные", "ru")
+    assert [m.slug for m in lemmas_only] == [m.slug for m in with_surface] == ["data", "give"]
+    assert with_surface[0].score > lemmas_only[0].score
+    assert with_surface[1].score == lemmas_only[1].score
+    assert with_surface[0].margin > lemmas_only[0].margin
+
+
+def test_an_inflected_form_with_a_typo_still_finds_its_article(index: Index) -> None:
+    assert index.lookup("пришли павестки", "ru", 1)[0].slug == "mobilization-notice"
+    assert index.lookup("прийшли повісткі", "uk", 1)[0].slug == "mobilization-notice"
 
 
 def test_a_typo_is_forgiven(index: Index) -> None:

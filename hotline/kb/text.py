@@ -117,6 +117,10 @@ class Analyzer(Protocol):
         """Whether ``word`` is a real word (so not worth correcting as a typo)."""
         ...
 
+    def surface(self, text: str) -> list[str]:
+        """The words of ``text`` as written (folded), without stop words: no lemma, no stem."""
+        ...
+
 
 class _MorphAnalyzer:
     """Lemmas from pymorphy3's dictionaries (Russian or Ukrainian).
@@ -155,6 +159,9 @@ class _MorphAnalyzer:
     def is_known(self, word: str) -> bool:
         return self._morph is None or bool(self._morph.word_is_known(word))
 
+    def surface(self, text: str) -> list[str]:
+        return [w for w in words(text, self.language) if len(w) >= 2 and w not in self._stop]
+
 
 class _EnglishAnalyzer:
     """Snowball (Porter 2) stems."""
@@ -179,6 +186,9 @@ class _EnglishAnalyzer:
     def is_known(self, word: str) -> bool:
         # No dictionary: a word is "known" when its stem differs from the word (it had an ending).
         return self.stem(word) != word
+
+    def surface(self, text: str) -> list[str]:
+        return [w for w in words(text, "en") if len(w) > 1 and w not in self._stop]
 
 
 _morph_lock = threading.Lock()
