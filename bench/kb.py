@@ -10,14 +10,15 @@ plus off-topic questions the bot must not answer on its own. That set is never u
 Three methods, each given the same published articles:
 
 * ``lemma_bm25`` — the hotline's search (``hotline.kb.engine``): pymorphy3 lemmas for ru/uk, Snowball
-  stems for en, BM25 over question variants and titles, typo correction; reported as the API answers
-  (also looking in the language the letters suggest) and in the question's language only;
+  stems for en, fused with the words as written, BM25 over question variants and titles, typo
+  correction; reported as the API answers (also looking in the language the letters suggest) and in
+  the question's language only;
 * ``tokens_bm25`` — the same ranking over surface words (no lemmas, no typo correction): what the
   morphology is worth;
 * ``fts5`` — SQLite FTS5 (unicode61 tokenizer, built-in bm25 ranking) over the same variants and
   answers, the full-text search an embedded installation has for free.
 
-``--tune`` uses only the articles' own question variants: each variant is asked of an index built
+``--tune`` (about three minutes) uses only the articles' own question variants: each variant is asked of an index built
 without it (leave-one-out) for the ranking weights; for the confidence thresholds, each is also asked
 of an index without its whole article, so that "the knowledge base has no answer" is represented.
 """

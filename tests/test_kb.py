@@ -338,7 +338,16 @@ def test_the_words_as_written_count_beside_the_lemmas() -> None:
 
 def test_an_inflected_form_with_a_typo_still_finds_its_article(index: Index) -> None:
     assert index.lookup("пришли павестки", "ru", 1)[0].slug == "mobilization-notice"
+    # The guessed lemma of «павестку» is «павесткать», two edits from any lemma; the word itself is
+    # one edit from «повестку», which the articles write.
+    assert index.lookup("получил павестку", "ru", 1)[0].slug == "mobilization-notice"
     assert index.lookup("прийшли повісткі", "uk", 1)[0].slug == "mobilization-notice"
+
+
+def test_words_borrowed_from_the_answer_count_as_found() -> None:
+    entries = {"ru": [Entry("notice", "Повестка", ("Что делать с повесткой?",), "Не ходите в военкомат.")]}
+    match = Index(entries).rank("повестка и военкомат", "ru")[0]
+    assert match.coverage == 1.0
 
 
 def test_a_typo_is_forgiven(index: Index) -> None:

@@ -15,7 +15,9 @@ Why this shape:
   (Measured and left out: character 4-grams raised top-1 a little more but made confident answers
   less accurate.)
 * A word the dictionary does not know and the index has never seen is most often a typo; it is
-  matched to index terms one edit away, at reduced weight.
+  matched to index terms one edit away, at reduced weight: its guessed lemma against the lemmas,
+  and the word itself against the words the articles write (a misspelt form gets a lemma that is
+  often further off than the form is: «павестку» → «павесткать», one edit from «повестку»).
 * "Confident" means the bot may answer on its own. It needs three things at once: a score that is
   high enough, a clear lead over the runner-up article, and most of the question's informative words
   found in the article (so "what's the weather" matches nothing, even though "what" is everywhere).
@@ -72,8 +74,8 @@ class Tuning:
     # A typo correction counts for less than the word itself.
     typo_weight: float = 0.7
     min_score: float = 20.0
-    min_margin: float = 0.2
-    # Share of the question's informative words (by idf) found in the article's title and variants.
+    min_margin: float = 0.25
+    # Share of the question's informative words (by idf) found in the article (title, variants, answer).
     min_coverage: float = 0.7
     # The words as written, indexed beside the lemmas and fused with their scores at this weight
     # (0: lemmas only). A lemma is a guess; the surface form keeps what the guess throws away.
@@ -182,9 +184,14 @@ class LanguageIndex:
         if morphology and tuning.surface_weight > 0:
             self._views.append(self._view(tuning.surface_weight, self.analyzer.surface))
         self._vocabulary = set(self._lemmas.variants.postings) | set(self._lemmas.answers.postings)
-        pooled = self._lemmas.pooled
-        self._pooled_owners = {t: frozenset(doc for doc, _ in p) for t, p in pooled.postings.items()}
-        self._deletes_built: dict[str, set[str]] | None = None
+        owners: dict[str, set[int]] = defaultdict(set)
+        for f in (self._lemmas.pooled, self._lemmas.answers):
+            for term, postings in f.postings.items():
+                owners[term].update(doc for doc, _ in postings)
+        self._owners = {t: frozenset(docs) for t, docs in owners.items()}
+        self._surface_words = {w for text in self._variant_text for w in self.analyzer.surface(text)}
+        self._surface_words |= {w for entry in self.entries for w in self.analyzer.surface(entry.answer)}
+        self._deletes_built: dict[str, set[tuple[str, str]]] | None = None
 
     def _view(self, weight: float, terms: Callable[[str], list[str]]) -> _View:
         variant_docs: list[list[str]] = []
@@ -217,37 +224,51 @@ class LanguageIndex:
         informative it is) with the index terms standing for it (itself, or its typo corrections)."""
         query: dict[str, float] = {}
         informative: dict[str, tuple[float, list[str]]] = {}
-        for term in dict.fromkeys(self.analyzer.terms(text)):
-            idf = self._lemmas.variants.idf.get(term, self._lemmas.variants.unseen_idf)
-            if term in self._vocabulary:
-                query[term] = 1.0
-                informative[term] = (idf, [term])
-                continue
-            corrections = self._corrections(term)
-            for candidate in corrections:
-                query[candidate] = max(query.get(candidate, 0.0), self.tuning.typo_weight)
-            informative[term] = (idf, corrections)
+        for word in dict.fromkeys(self.analyzer.surface(text)):
+            for term in self.analyzer.terms(word):
+                if term in informative:
+                    continue
+                idf = self._lemmas.variants.idf.get(term, self._lemmas.variants.unseen_idf)
+                if term in self._vocabulary:
+                    query[term] = 1.0
+                    informative[term] = (idf, [term])
+                    continue
+                corrections = self._corrections(term, word)
+                for candidate in corrections:
+                    query[candidate] = max(query.get(candidate, 0.0), self.tuning.typo_weight)
+                informative[term] = (idf, corrections)
         return query, informative
 
-    def _deletes(self) -> dict[str, set[str]]:
-        """Every index term under each of its one-letter deletions (SymSpell), built on first need."""
+    def _deletes(self) -> dict[str, set[tuple[str, str]]]:
+        """Every index term, and every word as the texts write it, under each of its one-letter
+        deletions (SymSpell), with the index term it stands for; built on first need."""
         if self._deletes_built is None:
-            deletes: dict[str, set[str]] = defaultdict(set)
-            for term in self._vocabulary:
-                if len(term) >= MIN_TYPO_LENGTH - 1:
-                    for d in _one_delete(term) | {term}:
-                        deletes[d].add(term)
+            forms = {(term, term) for term in self._vocabulary}
+            for word in self._surface_words:
+                forms.update((word, term) for term in self.analyzer.terms(word) if term in self._vocabulary)
+            deletes: dict[str, set[tuple[str, str]]] = defaultdict(set)
+            for form, term in forms:
+                if len(form) >= MIN_TYPO_LENGTH - 1:
+                    for d in _one_delete(form) | {form}:
+                        deletes[d].add((form, term))
             self._deletes_built = dict(deletes)
         return self._deletes_built
 
-    def _corrections(self, term: str) -> list[str]:
-        if not self._typos or len(term) < MIN_TYPO_LENGTH or self.analyzer.is_known(term):
+    def _corrections(self, term: str, word: str) -> list[str]:
+        """Index terms one edit away from ``term`` or from the ``word`` it came from, if that is a typo.
+
+        A word the dictionary does not know gets a guessed lemma («павестку» → «павесткать»), often
+        further from the right lemma than the word is from a form the articles use («повестку»)."""
+        if not self._typos:
             return []
         deletes = self._deletes()
         found: set[str] = set()
-        for d in _one_delete(term) | {term}:
-            found |= deletes.get(d, set())
-        return sorted(t for t in found if _within_one_edit(t, term))
+        for probe in dict.fromkeys((term, word)):
+            if len(probe) < MIN_TYPO_LENGTH or self.analyzer.is_known(probe):
+                continue
+            for d in _one_delete(probe) | {probe}:
+                found.update(t for form, t in deletes.get(d, ()) if _within_one_edit(form, probe))
+        return sorted(found)
 
     def rank(self, text: str, limit: int = 5) -> list[Match]:
         """The best ``limit`` articles for ``text``, best first; only the first may be confident."""
@@ -299,13 +320,14 @@ class LanguageIndex:
         return out
 
     def _coverage(self, owner: int, query: dict[str, float], informative: dict[str, tuple[float, list[str]]]) -> float:
-        """Share of the question's informative weight (idf) that the article's variants contain."""
+        """Share of the question's informative weight (idf) that the article contains (title, variants
+        or answer: a question may borrow the answer's words, and still be about nothing else)."""
         total = sum(idf for idf, _ in informative.values())
         if total <= 0:
             return 0.0
         found = 0.0
         for idf, stand_ins in informative.values():
-            weights = [query[t] for t in stand_ins if owner in self._pooled_owners.get(t, ())]
+            weights = [query[t] for t in stand_ins if owner in self._owners.get(t, ())]
             if weights:
                 found += idf * max(weights)
         return found / total
