@@ -116,7 +116,7 @@ def at(step: str, language: str = "en") -> Chat:
 
 
 def test_intake_loads_with_its_version_and_languages() -> None:
-    assert (INTAKE.id, INTAKE.version) == ("intake", 2)
+    assert (INTAKE.id, INTAKE.version) == ("intake", 3)
     assert INTAKE.languages == ("ru", "uk", "en")
     assert check_flow_file(INTAKE_PATH) == []
 
@@ -514,7 +514,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
     data = json.loads(json.dumps(chat.session.to_dict()))
     restored = Session.from_dict(data)
     assert restored == chat.session
-    assert restored.flow_version == INTAKE.version == 2
+    assert restored.flow_version == INTAKE.version == 3
     _, effects = advance(INTAKE, restored, Text("так"))
     assert effects[0] == StoreAnswer("with_others", "yes")
     assert effects[1] == Ask(
@@ -549,11 +549,11 @@ def test_a_session_holds_no_answer() -> None:
 
 def test_a_session_keeps_its_flow_version_and_refuses_another() -> None:
     chat = at("region")
-    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 2\n", "\nversion: 3\n"))
-    with pytest.raises(FlowError, match="belongs to intake v2"):
+    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 3\n", "\nversion: 4\n"))
+    with pytest.raises(FlowError, match="belongs to intake v3"):
         advance(newer, chat.session, Choose("russia"))
     chat.send(Choose("russia"))
-    assert chat.session.flow_version == 2
+    assert chat.session.flow_version == 3
 
 
 @pytest.mark.parametrize(
@@ -764,12 +764,33 @@ def test_a_step_can_be_worded_for_one_channel_and_the_session_keeps_its_channel(
     # The introduction said again after a language switch keeps the channel's wording.
     switched, effects = advance(INTAKE, session, SetLanguage("uk"))
     assert effects[0] == Say(welcome.channel_text["web"]["uk"]) and switched.channel == "web"
+    # Engine texts too: handing over on the website says where the answer will be.
+    _, handed = advance(INTAKE, session, TalkToPerson())
+    web_handover = INTAKE.channel_texts["web"]["handover"]["en"]
+    assert Say(web_handover) in handed and "close the chat" not in web_handover
+    _, bot_handed = advance(INTAKE, bot[0], TalkToPerson())
+    assert Say(INTAKE.texts["handover"]["en"]) in bot_handed
     # A session saved before sessions had a channel reads as channel "".
     old = {k: v for k, v in session.to_dict().items() if k != "channel"}
     assert Session.from_dict(old).channel == ""
 
 
 BAD_FILES: list[tuple[str, Callable[[dict[str, Any]], object], str]] = [
+    (
+        "engine texts for an unknown channel",
+        lambda d: d.update(channel_texts={"fax": {"handover": {"en": "Hi.", "uk": "Привіт."}}}),
+        "mini v1: channel_texts: unknown channel 'fax' (expected one of telegram, web, phone)",
+    ),
+    (
+        "an engine text a channel cannot replace",
+        lambda d: d.update(channel_texts={"web": {"farewell": {"en": "Bye.", "uk": "Бувай."}}}),
+        "mini v1: channel_texts: web: unknown key 'farewell'",
+    ),
+    (
+        "a channel's engine text with a wrong placeholder",
+        lambda d: d.update(channel_texts={"web": {"invalid_number": {"en": "{min} to {top}.", "uk": "{min}."}}}),
+        "mini v1: channel_texts: web: 'invalid_number' (en) uses unknown placeholders: top",
+    ),
     (
         "channel text for an unknown channel",
         lambda d: step(d, "hello").update(channel_text={"fax": {"en": "Hi.", "uk": "Привіт."}}),

@@ -358,18 +358,21 @@ def _ask(flow: Flow, step: Step, session: Session) -> Ask:
     language = session.language
     options: tuple[Option, ...]
     if step.kind == "yesno":
-        options = (Option("yes", flow.text("yes_label", language)), Option("no", flow.text("no_label", language)))
+        yes, no = flow.text("yes_label", language, session.channel), flow.text("no_label", language, session.channel)
+        options = (Option("yes", yes), Option("no", no))
     else:
         options = tuple(Option(option.value, option.label[language]) for option in step.options)
-    hint = flow.text(f"hint_{step.kind}", language, min=step.min, max=step.max, max_length=step.max_length)
+    hint = flow.text(
+        f"hint_{step.kind}", language, session.channel, min=step.min, max=step.max, max_length=step.max_length
+    )
     if step.optional:
-        hint = f"{hint} {flow.text('hint_optional', language)}"
+        hint = f"{hint} {flow.text('hint_optional', language, session.channel)}"
     return Ask(step.id, step.text_for(language, session.channel), step.kind, options, step.optional, hint)
 
 
 def _reask(flow: Flow, session: Session, step: Step, reason: str, **values: object) -> tuple[Session, list[Effect]]:
     """Explain what is expected and ask the same question again; the session does not move."""
-    explanation = flow.text(reason, session.language, **values)
+    explanation = flow.text(reason, session.language, session.channel, **values)
     return session, [Say(explanation), _ask(flow, step, session)]
 
 
@@ -399,7 +402,7 @@ def _back(flow: Flow, session: Session, step: Step) -> tuple[Session, list[Effec
 
 def _hand_over(flow: Flow, session: Session) -> tuple[Session, list[Effect]]:
     effects: list[Effect] = [] if session.case_opened else [OpenCase()]
-    effects += [HandOver(), Say(flow.text("handover", session.language)), End()]
+    effects += [HandOver(), Say(flow.text("handover", session.language, session.channel)), End()]
     session = replace(session, step=None, history=(), case_opened=True, status=SessionStatus.HANDED_OVER)
     return session, effects
 

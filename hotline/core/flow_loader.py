@@ -69,7 +69,7 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 MAX_BUTTON_DATA = 56
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 
-_TOP_KEYS = frozenset({"id", "version", "languages", "default_language", "texts", "steps"})
+_TOP_KEYS = frozenset({"id", "version", "languages", "default_language", "texts", "channel_texts", "steps"})
 _ASKING_KEYS = frozenset({"field", "store", "metadata_key", "optional", "open_case"})
 _STEP_KEYS: dict[str, frozenset[str]] = {
     "info": frozenset({"next", "open_case"}),
@@ -148,6 +148,8 @@ class Flow:
     default_language: str
     texts: Mapping[str, Mapping[str, str]]
     steps: Mapping[str, Step]  # in file order; the first is the start
+    # channel -> engine text key -> language -> text, replacing ``texts`` on that channel
+    channel_texts: Mapping[str, Mapping[str, Mapping[str, str]]] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -157,9 +159,11 @@ class Flow:
     def start(self) -> str:
         return next(iter(self.steps))
 
-    def text(self, key: str, language: str, **values: object) -> str:
-        """An engine text in ``language`` with its placeholders filled in."""
-        return fill(self.texts[key][language], values)
+    def text(self, key: str, language: str, channel: str = "", **values: object) -> str:
+        """An engine text in ``language`` (as worded for ``channel`` where the flow has its own wording)
+        with its placeholders filled in."""
+        texts = self.channel_texts.get(channel, {}).get(key) or self.texts[key]
+        return fill(texts[language], values)
 
 
 def fill(template: str, values: Mapping[str, object]) -> str:
@@ -269,12 +273,13 @@ class _Checker:
         self.unknown_keys("", data, _TOP_KEYS)
         default = self.language_list(data)
         texts = self.engine_texts(data.get("texts"))
+        channel_texts = self.channel_engine_texts(data.get("channel_texts", {}))
         steps = self.steps(data.get("steps"))
         if steps:
             self.graph(steps)
         if self.errors or not isinstance(version, int) or default is None:
             return None
-        return Flow(flow_id, version, self.languages, default, texts, steps)
+        return Flow(flow_id, version, self.languages, default, texts, steps, channel_texts)
 
     def language_list(self, data: dict[Any, Any]) -> str | None:
         languages = data.get("languages")
@@ -292,6 +297,28 @@ class _Checker:
             self.error("", "'default_language' must be one of the declared languages")
             return None
         return str(default)
+
+    def channel_engine_texts(self, value: object) -> dict[str, dict[str, dict[str, str]]]:
+        """``channel_texts``: for a channel, some engine texts worded for it (every language each)."""
+        if not isinstance(value, dict):
+            self.error("", f"'channel_texts' must map channels ({', '.join(CHANNELS)}) to engine texts")
+            return {}
+        result: dict[str, dict[str, dict[str, str]]] = {}
+        for channel, texts in value.items():
+            place = f"channel_texts: {channel}: "
+            if channel not in CHANNELS:
+                self.error("", f"channel_texts: unknown channel {channel!r} (expected one of {', '.join(CHANNELS)})")
+                continue
+            if not isinstance(texts, dict):
+                self.error(place, "must be a mapping of engine texts")
+                continue
+            self.unknown_keys(place, texts, ENGINE_TEXTS.keys())
+            result[channel] = {
+                key: self.translations(texts[key], f"{place}'{key}'", ENGINE_TEXTS[key])
+                for key in texts
+                if key in ENGINE_TEXTS
+            }
+        return result
 
     def engine_texts(self, texts: object) -> dict[str, dict[str, str]]:
         if not isinstance(texts, dict):
