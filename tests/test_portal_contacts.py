@@ -170,3 +170,4 @@ def test_pages_offer_tor_browser_the_onion_address_from_the_signed_manifest(
     assert page["Onion-Location"] == f"http://{ONION}/en/safety/?x=1"
     assert "Onion-Location" not in client.get("/en/safety/", HTTP_HOST=ONION)  # already there
     assert "Onion-Location" not in client.get("/ping")  # portal pages only
+    assert "Onion-Location" not in client.post("/apply/en/", {"action": "leave"})  # page loads only

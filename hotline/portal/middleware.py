@@ -118,7 +118,7 @@ class PortalMiddleware:
         if wait:
             return add_headers(too_many(language_of(path), wait))
         response = add_headers(self.get_response(request))
-        onion = onion_location(request)
+        onion = onion_location(request) if request.method in ("GET", "HEAD") else None  # page loads only
         if onion is not None:
             response.headers["Onion-Location"] = onion
         return response
