@@ -97,6 +97,20 @@ def batch() -> Iterator[None]:
         _local.pending = None
 
 
+@contextlib.contextmanager
+def savepoint() -> Iterator[None]:
+    """Inside :func:`batch`: the events recorded in this block are dropped if it raises (use it with
+    the database savepoint that rolls back the change they describe)."""
+    pending: list[_Pending] | None = getattr(_local, "pending", None)
+    mark = len(pending) if pending is not None else 0
+    try:
+        yield
+    except BaseException:
+        if pending is not None:
+            del pending[mark:]
+        raise
+
+
 def _append(events: list[_Pending]) -> None:
     """Chain ``events`` after the head and store them: three plain statements under the head's lock.
 

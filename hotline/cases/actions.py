@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from hotline import rows
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
@@ -74,13 +75,13 @@ def address_index(kind: ChannelKind, address: str) -> bytes:
 
 
 def find_identity(kind: ChannelKind, address: str) -> ChannelIdentity | None:
-    return ChannelIdentity.objects.filter(kind=kind, address_index=address_index(kind, address)).first()
+    return rows.fetch(ChannelIdentity, {"kind": kind.value, "address_index": address_index(kind, address)})
 
 
 def _new_pseudonym() -> str:
     while True:
         pseudonym = "A-" + codes.group(codes.generate(40)[:8])
-        if not Applicant.objects.filter(pseudonym=pseudonym).exists():
+        if rows.fetch(Applicant, {"pseudonym": pseudonym}) is None:
             return pseudonym
 
 
@@ -96,19 +97,15 @@ def get_or_create_identity(kind: ChannelKind, address: str) -> ChannelIdentity:
 
 
 def _get_or_create_identity(kind: ChannelKind, address: str, now: datetime) -> ChannelIdentity:
-    identity = (
-        ChannelIdentity.objects.select_for_update()
-        .filter(kind=kind, address_index=address_index(kind, address))
-        .first()
-    )
+    index = address_index(kind, address)
+    identity = rows.fetch(ChannelIdentity, {"kind": kind.value, "address_index": index}, lock=True)
     if identity is not None:
         return identity
-    applicant = Applicant.objects.create(pseudonym=_new_pseudonym(), created_at=now)
-    identity = ChannelIdentity(
-        applicant=applicant, kind=kind, address_index=address_index(kind, address), created_at=now
-    )
+    applicant = Applicant(pseudonym=_new_pseudonym(), created_at=now)
+    rows.add(applicant)
+    identity = ChannelIdentity(applicant=applicant, kind=kind.value, address_index=index, created_at=now)
     identity.address_enc = seal_field(identity, "address_enc", normalise_address(kind, address))
-    identity.save(force_insert=True)
+    rows.add(identity)
     return identity
 
 
@@ -150,13 +147,16 @@ def do_open_case(
     keypair = crypto.generate_keypair()
     now = timezone.now()
     with transaction.atomic():
-        applicant = None
+        applicant_id = None
         if identity is not None:
-            applicant = ChannelIdentity.objects.select_related("applicant").get(pk=identity.pk).applicant
+            fresh = rows.fetch(ChannelIdentity, {"id": identity.pk})
+            if fresh is None:
+                raise ActionError("this channel identity no longer exists")
+            applicant_id = fresh.applicant_id
         elif address is not None:
-            applicant = _get_or_create_identity(channel, address, now).applicant
+            applicant_id = _get_or_create_identity(channel, address, now).applicant_id
         case = Case(
-            applicant=applicant,
+            applicant_id=applicant_id,
             channel=channel,
             language=language,
             category=Category(category),
@@ -168,15 +168,19 @@ def do_open_case(
             updated_at=now,
         )
         case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
-        case.save(force_insert=True)
-        CaseNumber.objects.create(case=case)
-        Answer.objects.bulk_create([_new_answer(case, name, value, now) for name, value in answers.items()])
+        rows.add(case)
+        rows.add(CaseNumber(case=case))
+        rows.add_all([_new_answer(case, name, value, now) for name, value in answers.items()])
         audit.record(
             actor,
             "case.open",
             "case",
             case.id,
-            {"channel": channel.value, "answers": len(answers), "applicant": str(applicant.pk) if applicant else None},
+            {
+                "channel": channel.value,
+                "answers": len(answers),
+                "applicant": str(applicant_id) if applicant_id else None,
+            },
         )
     return case
 
@@ -189,19 +193,19 @@ def _new_answer(case: Case, name: str, value: str, now: datetime) -> Answer:
 
 
 def _put_answer(case: Case, name: str, value: str, now: datetime) -> None:
-    existing = Answer.objects.filter(case=case, field=name).first()
-    answer = existing or Answer(case=case, field=name)
-    answer.value_sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", answer.id, value)
-    answer.updated_at = now
+    existing = rows.fetch(Answer, {"case_id": case.pk, "field": name})
     if existing is None:
-        answer.save(force_insert=True)
-    else:
-        answer.save(update_fields=["value_sealed", "updated_at"])
+        rows.add(_new_answer(case, name, value, now))
+        return
+    sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", existing.id, value)
+    rows.update(Answer, {"id": existing.id}, {"value_sealed": sealed, "updated_at": now})
 
 
 def _locked(case: Case) -> Case:
     """Re-read the case under a row lock and refuse to touch a shredded one."""
-    fresh = Case.objects.select_for_update().get(pk=case.pk)
+    fresh = rows.fetch(Case, {"id": case.pk}, lock=True)
+    if fresh is None:
+        raise Case.DoesNotExist(f"case {case.pk} does not exist")
     if fresh.is_shredded:
         raise ActionError("this case has been erased")
     return fresh
@@ -209,7 +213,7 @@ def _locked(case: Case) -> Case:
 
 def _touch(case: Case, now: datetime) -> None:
     case.updated_at = now
-    case.save(update_fields=["updated_at"])
+    rows.update(Case, {"id": case.pk}, {"updated_at": now})
 
 
 def do_set_metadata(
@@ -233,7 +237,7 @@ def do_set_metadata(
         if group_size is not None:
             case.group_size = changed["group_size"] = group_size
         case.updated_at = timezone.now()
-        case.save(update_fields=[*changed, "updated_at"])
+        rows.update(Case, {"id": case.pk}, {**changed, "updated_at": case.updated_at})
         audit.record(actor, "case.metadata", "case", case.id, changed)
     return case
 
@@ -250,7 +254,7 @@ def do_issue_receipt(actor: Actor, case: Case) -> str:
     receipt = receipts.new_receipt()
     with transaction.atomic():
         case = _locked(case)
-        Receipt.objects.create(index=receipt_index(receipt), case=case, created_at=timezone.now())
+        rows.add(Receipt(index=receipt_index(receipt), case=case, created_at=timezone.now()))
         audit.record(actor, "case.receipt", "case", case.id)
     return receipts.display(receipt)
 
@@ -329,7 +333,7 @@ def do_add_message(
             delivery_state=DeliveryState.RECEIVED if direction == Direction.INBOUND else DeliveryState.QUEUED,
         )
         msg.body_sealed = seal_for_case(case, Message._meta.db_table, "body_sealed", msg.id, body)
-        msg.save(force_insert=True)
+        rows.add(msg)
         if direction == Direction.OUTBOUND:
             from hotline.channels.replies import queue_reply
 
@@ -340,7 +344,7 @@ def do_add_message(
         if direction == Direction.INBOUND and case.status == Status.WAITING:
             check_transition(Status.WAITING, Status.TRIAGE, Role.SYSTEM)
             case.status = Status.TRIAGE
-            case.save(update_fields=["status"])
+            rows.update(Case, {"id": case.pk}, {"status": case.status})
             audit.record(Actor.system(), "case.transition", "case", case.id, {"from": "waiting", "to": "triage"})
         _touch(case, now)
         audit.record(actor, "case.message", "message", msg.id, {"case": str(case.id), "direction": direction.value})

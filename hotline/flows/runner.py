@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from hotline import rows
 from hotline.cases import actions
 from hotline.cases.models import Case, ChannelIdentity
 from hotline.core import flow as engine
@@ -57,10 +58,10 @@ Loaded = tuple[FlowSession | None, engine.Session | None]
 
 
 def load_session(identity: ChannelIdentity, *, lock: bool = True) -> Loaded:
-    qs = FlowSession.objects.filter(identity=identity).select_related("case")
-    row = (qs.select_for_update(of=("self",)) if lock else qs).first()
+    row = rows.fetch(FlowSession, {"identity_id": identity.pk}, lock=lock)
     if row is None:
         return None, None
+    row.case = rows.fetch(Case, {"id": row.case_id}) if row.case_id is not None else None
     return row, engine.Session.from_dict(json.loads(open_field(row, "state_enc")))
 
 
@@ -72,9 +73,13 @@ def _save(row: FlowSession | None, identity: ChannelIdentity, session: engine.Se
     row.updated_at = timezone.now()
     row.state_enc = seal_field(row, "state_enc", json.dumps(session.to_dict()))
     if created:
-        row.save(force_insert=True)
+        rows.add(row)
     else:
-        row.save(update_fields=["case", "updated_at", "state_enc"])
+        rows.update(
+            FlowSession,
+            {"id": row.pk},
+            {"case_id": row.case_id, "updated_at": row.updated_at, "state_enc": row.state_enc},
+        )
 
 
 def run_step(

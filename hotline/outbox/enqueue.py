@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hotline import rows
 from hotline.cases.models import ChannelIdentity, Message
 from hotline.keyring.transport_fields import open_field, seal_field
 from hotline.outbox.models import OutboxMessage, Priority
@@ -21,7 +22,7 @@ def enqueue(
     identity: ChannelIdentity | None,
     message: Message | None = None,
     priority: Priority = Priority.REPLY,
-) -> OutboxMessage:
+) -> None:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox rows are written in the transaction of the change that causes them")
     now = timezone.now()
@@ -35,8 +36,7 @@ def enqueue(
         created_at=now,
     )
     row.payload_enc = seal_field(row, "payload_enc", json.dumps(payload, ensure_ascii=False))
-    row.save(force_insert=True)
-    return row
+    rows.add_all([row])  # its id is not needed: skip reading it back
 
 
 def payload_of(row: OutboxMessage) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 from django.conf import settings
 from django.utils import timezone
 
+from hotline import rows
 from hotline.cases import actions, triage
 from hotline.cases.models import Case, ChannelIdentity
 from hotline.core import codes, receipts
@@ -62,8 +63,10 @@ class Chat:
         self.identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
         now = timezone.now()
         # Writing to the bot means it is not blocked (any more).
-        if not TelegramChat.objects.filter(identity=self.identity).update(last_activity=now, blocked_bot=False):
-            TelegramChat.objects.create(identity=self.identity, last_activity=now)
+        if not rows.update(
+            TelegramChat, {"identity_id": self.identity.pk}, {"last_activity": now, "blocked_bot": False}
+        ):
+            rows.add(TelegramChat(identity=self.identity, last_activity=now))
         self.loaded: runner.Loaded | None = runner.load_session(self.identity)
         session = self.loaded[1]
         self.session = session
@@ -74,17 +77,14 @@ class Chat:
         return self.session is not None and self.session.status == "active"
 
     def open_case(self) -> Case | None:
-        return (
-            Case.objects.filter(applicant_id=self.identity.applicant_id, status__in=[s.value for s in OPEN])
-            .order_by("-created_at")
-            .first()
-        )
+        where = {"applicant_id": self.identity.applicant_id, "status": [s.value for s in OPEN]}
+        return rows.fetch(Case, where, order_by="-created_at")
 
     def latest_case(self) -> Case | None:
-        return Case.objects.filter(applicant_id=self.identity.applicant_id).order_by("-created_at").first()
+        return rows.fetch(Case, {"applicant_id": self.identity.applicant_id}, order_by="-created_at")
 
     def trace(self, message_id: int) -> None:
-        ChatTrace.objects.create(identity=self.identity, message_id=message_id, at=timezone.now())
+        rows.add_all([ChatTrace(identity=self.identity, message_id=message_id, at=timezone.now())])
 
     def say(
         self, text: str, *, markup: dict[str, Any] | None = None, priority: Priority = Priority.INTERACTIVE

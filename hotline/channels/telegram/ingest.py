@@ -7,19 +7,18 @@ from datetime import timedelta
 from typing import Literal
 
 from aiogram.types import Update
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
-from hotline.audit import log as audit
 from hotline.cases.actions import find_identity
 from hotline.core.metadata import ChannelKind
-from hotline.dbwrite import write_turn
+from hotline.dbwrite import run_write
 from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
 
 from .conversation import handle_update
 from .models import ProcessedUpdate
-from .phrases import phrase
+from .phrases import language_for, phrase
 
 log = logging.getLogger("hotline.telegram")
 
@@ -27,7 +26,7 @@ Outcome = Literal["stored", "duplicate", "failed"]
 
 
 def process_update(update: Update) -> Outcome:
-    """Store one update and everything it causes, exactly once.
+    """Store one update and everything it causes, exactly once; returns after the commit.
 
     Raises DatabaseError when the database is unavailable, so the webhook answers 503 and Telegram
     redelivers. A bug in handling one update must not make Telegram redeliver it forever: it is
@@ -35,12 +34,7 @@ def process_update(update: Update) -> Outcome:
     """
     for attempt in range(3):
         try:
-            with write_turn(), transaction.atomic():
-                if not _claim(update.update_id):
-                    return "duplicate"
-                with audit.batch():
-                    handle_update(update)
-            return "stored"
+            return run_write(lambda: _store(update))
         except IntegrityError:
             # Two deliveries of one update, or two first messages of one new chat, raced: try again.
             if attempt == 2:
@@ -49,7 +43,14 @@ def process_update(update: Update) -> Outcome:
             raise
         except Exception as exc:
             log.error("telegram: update %d could not be handled (%s)", update.update_id, type(exc).__name__)
-            return _record_failure(update)
+            return run_write(lambda: _record_failure(update))
+    return "stored"
+
+
+def _store(update: Update) -> Outcome:
+    if not _claim(update.update_id):
+        return "duplicate"
+    handle_update(update)
     return "stored"
 
 
@@ -65,26 +66,23 @@ def _claim(update_id: int) -> bool:
 
 
 def _record_failure(update: Update) -> Outcome:
-    with transaction.atomic():
-        if ProcessedUpdate.objects.filter(update_id=update.update_id).exists():
-            return "duplicate"
-        ProcessedUpdate.objects.create(update_id=update.update_id, at=timezone.now())
-        chat = update.message.chat if update.message else None
-        if chat is not None and chat.type == "private":
-            identity = find_identity(ChannelKind.TELEGRAM, str(chat.id))
-            if identity is not None:
-                language = (
-                    update.message.from_user.language_code if update.message and update.message.from_user else None
-                )
-                from .phrases import language_for
-
-                enqueue(
-                    "telegram",
-                    "send",
-                    {"chat_id": chat.id, "text": phrase("error", language_for(language))},
-                    identity=identity,
-                    priority=Priority.INTERACTIVE,
-                )
+    """Mark an update that could not be handled as processed, and tell the person something went wrong."""
+    if not _claim(update.update_id):
+        return "duplicate"
+    chat = update.message.chat if update.message else None
+    if chat is None or chat.type != "private":
+        return "failed"
+    identity = find_identity(ChannelKind.TELEGRAM, str(chat.id))
+    if identity is not None:
+        from_user = update.message.from_user if update.message else None
+        language = language_for(from_user.language_code if from_user else None)
+        enqueue(
+            "telegram",
+            "send",
+            {"chat_id": chat.id, "text": phrase("error", language)},
+            identity=identity,
+            priority=Priority.INTERACTIVE,
+        )
     return "failed"
 
 

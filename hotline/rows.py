@@ -1,0 +1,231 @@
+"""Plain statements on model tables, for the write paths every conversation goes through.
+
+Django's ORM builds each query anew (lookups, joins, compiler) and that costs several times more than
+SQLite takes to run the statement. The hot paths (a Telegram update, a web form submission) run a
+dozen statements each, all inside the database's single writer turn, so they use these instead:
+insert, update and fetch one row by equality, with the SQL text built once per shape and cached, and
+values adapted and converted exactly as the ORM does (the models' own fields do it), so rows written
+here and rows read by the ORM are the same. Instances come back through ``Model.from_db``.
+
+Keys are field names or attnames (``case`` or ``case_id``); a model instance given for a relation
+stands for its primary key. A list or tuple in ``where`` means ``IN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.base import ModelState
+from django.db.models.expressions import Col
+
+M = TypeVar("M", bound=models.Model)
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+# Field types whose value, when it is already a plain str/int/bytes/bool, goes to the driver unchanged
+# (what get_db_prep_save would return anyway); everything else (dates, UUIDs, enums…) takes the field's way.
+_PLAIN_TYPES = {
+    "CharField",
+    "TextField",
+    "IntegerField",
+    "BigIntegerField",
+    "SmallIntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "PositiveBigIntegerField",
+    "BinaryField",
+    "BooleanField",
+    "AutoField",
+    "BigAutoField",
+}
+_PLAIN_VALUES = (str, int, bytes, bool)
+
+
+class _Table:
+    """What a model's table needs for plain statements: columns, adapters, converters (per backend)."""
+
+    def __init__(self, model: type[models.Model], connection: BaseDatabaseWrapper) -> None:
+        self.model = model
+        self.connection = connection
+        self.name = self.connection.ops.quote_name(model._meta.db_table)
+        self.fields: dict[str, models.Field[Any, Any]] = {}
+        self.plain: set[str] = set()
+        for field in model._meta.concrete_fields:
+            self.fields[field.name] = field
+            self.fields[field.attname] = field
+            target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
+            if type(target).__name__ in _PLAIN_TYPES:
+                self.plain.update((field.name, field.attname))
+        self.concrete = list(model._meta.concrete_fields)
+        self.columns = ", ".join(self.connection.ops.quote_name(str(f.column)) for f in self.concrete)
+        self.attnames = [f.attname for f in self.concrete]
+        # The converters the ORM's compiler applies to each column (backend's, then the field's).
+        self.cols: list[Col] = [f.get_col(model._meta.db_table) for f in self.concrete]
+        self.converters: list[tuple[int, list[Converter]]] = []
+        for i, col in enumerate(self.cols):
+            found = list(self.connection.ops.get_db_converters(col)) + list(col.get_db_converters(self.connection))
+            if found:
+                self.converters.append((i, found))
+        self.sql: dict[tuple[Any, ...], str] = {}
+
+    def field(self, key: str) -> models.Field[Any, Any]:
+        try:
+            return self.fields[key]
+        except KeyError:
+            raise LookupError(f"{self.model._meta.label} has no field {key!r}") from None
+
+    def adapt(self, key: str, value: Any) -> Any:
+        if value is None or (type(value) in _PLAIN_VALUES and key in self.plain):
+            return value
+        field = self.field(key)
+        if isinstance(value, models.Model):
+            value = value.pk
+        return field.get_db_prep_save(value, self.connection)
+
+    def column(self, key: str) -> str:
+        return self.connection.ops.quote_name(str(self.field(key).column))
+
+    def where(self, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        for key, value in where.items():
+            if isinstance(value, (list, tuple)):
+                parts.append(f"{self.column(key)} IN ({', '.join(['%s'] * len(value))})")
+                params.extend(self.adapt(key, v) for v in value)
+            elif value is None:
+                parts.append(f"{self.column(key)} IS NULL")
+            else:
+                parts.append(f"{self.column(key)} = %s")
+                params.append(self.adapt(key, value))
+        return " AND ".join(parts) or "1 = 1", params
+
+    def build(self, row: Sequence[Any]) -> models.Model:
+        """An instance as ``Model.from_db`` makes it, without ``__init__``'s per-field work (our models
+        have no init signals; a relation's cached object is loaded on first access as usual)."""
+        values = list(row)
+        for i, converters in self.converters:
+            for convert in converters:
+                values[i] = convert(values[i], self.cols[i], self.connection)
+        obj = self.model.__new__(self.model)
+        obj.__dict__.update(zip(self.attnames, values, strict=True))
+        state = obj._state = ModelState()
+        state.adding = False
+        state.db = self.connection.alias
+        return obj
+
+
+# One per backend and model. A table keeps the connection it was made with for what depends only on
+# the backend (quoting, adapters, converters); statements run on the calling thread's own connection.
+_tables: dict[tuple[str, type[models.Model]], _Table] = {}
+
+
+def _table(model: type[models.Model]) -> tuple[_Table, BaseDatabaseWrapper]:
+    connection = connections[DEFAULT_DB_ALIAS]
+    key = (connection.vendor, model)
+    table = _tables.get(key)
+    if table is None:
+        table = _tables[key] = _Table(model, connection)
+    return table, connection
+
+
+def insert(model: type[models.Model], values: Mapping[str, Any]) -> None:
+    """INSERT one row; columns left out take the database default (so give every non-null one)."""
+    insert_many(model, [values])
+
+
+def insert_many(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT rows that all name the same columns, in one ``executemany``."""
+    if not rows:
+        return
+    table, connection = _table(model)
+    keys = tuple(rows[0])
+    shape = ("insert", keys)
+    sql = table.sql.get(shape)
+    if sql is None:
+        columns = ", ".join(table.column(k) for k in keys)
+        sql = table.sql[shape] = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join(['%s'] * len(keys))})"  # noqa: S608 (model columns)
+    params = [[table.adapt(k, row[k]) for k in keys] for row in rows]
+    with connection.cursor() as cursor:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+        else:
+            cursor.executemany(sql, params)
+
+
+def update(model: type[models.Model], where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
+    """UPDATE the rows matching ``where`` (equality); returns how many matched."""
+    table, connection = _table(model)
+    condition, where_params = table.where(where)
+    sets = ", ".join(f"{table.column(k)} = %s" for k in values)
+    params = [table.adapt(k, v) for k, v in values.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table.name} SET {sets} WHERE {condition}", params + where_params)  # noqa: S608
+        return int(cursor.rowcount)
+
+
+def fetch(model: type[M], where: Mapping[str, Any], *, lock: bool = False, order_by: str | None = None) -> M | None:
+    """The first row matching ``where`` as a model instance, or None.
+
+    ``lock`` takes a row lock where the database has them (``SELECT … FOR UPDATE`` on PostgreSQL; a
+    SQLite write transaction already holds the whole database). ``order_by`` is a field name, with
+    ``-`` for descending.
+    """
+    table, connection = _table(model)
+    condition, params = table.where(where)
+    order = ""
+    if order_by:
+        descending = order_by.startswith("-")
+        order = f" ORDER BY {table.column(order_by.lstrip('-'))}{' DESC' if descending else ''}"
+    suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    sql = f"SELECT {table.columns} FROM {table.name} WHERE {condition}{order} LIMIT 1{suffix}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else table.build(row)  # type: ignore[return-value]
+
+
+def add(obj: models.Model) -> None:
+    """INSERT a new instance with all its fields, like ``save(force_insert=True)`` without the ORM.
+
+    An auto-increment key left unset is assigned by the database and set on ``obj``.
+    """
+    model = type(obj)
+    table, connection = _table(model)
+    pk = model._meta.pk
+    if pk is None or not isinstance(pk, models.AutoField) or obj.pk is not None:
+        add_all([obj])
+        return
+    keys = [a for a in table.attnames if a != pk.attname]
+    columns = ", ".join(table.column(k) for k in keys)
+    sql = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join(['%s'] * len(keys))})"  # noqa: S608
+    returning = connection.features.can_return_columns_from_insert
+    if returning:
+        sql += f" RETURNING {table.column(pk.attname)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [table.adapt(k, getattr(obj, k)) for k in keys])
+        obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    obj._state.adding = False
+    obj._state.db = connection.alias
+
+
+def add_all(objs: Sequence[models.Model]) -> None:
+    """INSERT new instances of one model in one ``executemany``, like ``bulk_create``.
+
+    Auto-increment keys left unset are assigned by the database and not read back (use :func:`add`
+    when the caller needs one).
+    """
+    if not objs:
+        return
+    model = type(objs[0])
+    table, connection = _table(model)
+    pk = model._meta.pk
+    skip_pk = pk is not None and isinstance(pk, models.AutoField) and objs[0].pk is None
+    keys = [a for a in table.attnames if not (skip_pk and pk is not None and a == pk.attname)]
+    insert_many(model, [{k: getattr(obj, k) for k in keys} for obj in objs])
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
