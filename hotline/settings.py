@@ -77,12 +77,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hotline.console.middleware.StaticFilesMiddleware",
     "hotline.console.middleware.SecurityHeadersMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # Sessions, language negotiation, the user and the second factor run for the console only: the
+    # portal, the Telegram webhook and the liveness checks pass through them (hotline/middleware.py).
+    "hotline.middleware.SessionMiddleware",
+    "hotline.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "hotline.middleware.AuthenticationMiddleware",
+    "hotline.middleware.OTPMiddleware",
     "hotline.accounts.middleware.IdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
