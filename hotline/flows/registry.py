@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -14,7 +15,12 @@ from hotline.flows.models import FlowDefinition
 
 
 def flow_path(flow_id: str) -> Path:
-    return Path(settings.HOTLINE_FLOWS_DIR) / f"{flow_id}.yaml"
+    return Path(_flow_file(str(settings.HOTLINE_FLOWS_DIR), flow_id))
+
+
+@functools.lru_cache(maxsize=32)
+def _flow_file(directory: str, flow_id: str) -> str:
+    return str(Path(directory) / f"{flow_id}.yaml")
 
 
 # (flow id, version, sha256) already checked against the database by this process.
@@ -32,14 +38,20 @@ def _parsed(source: str) -> Flow:
     return load_flow(source)
 
 
+@functools.lru_cache(maxsize=32)
+def _digest(source: str) -> str:
+    """SHA-256 of a flow file's text, computed once per text (every form step asks for its flow)."""
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
 def current(flow_id: str) -> Flow:
     """The flow as the file on disk has it, recorded in the database under its version."""
-    path = flow_path(flow_id)
-    stat = path.stat()
-    source = _read(str(path), stat.st_mtime_ns, stat.st_size)
+    path = _flow_file(str(settings.HOTLINE_FLOWS_DIR), flow_id)
+    stat = os.stat(path)
+    source = _read(path, stat.st_mtime_ns, stat.st_size)
     flow = _parsed(source)
     if flow.id != flow_id:
-        raise FlowError(f"{flow_path(flow_id)}: the file says id {flow.id!r}")
+        raise FlowError(f"{path}: the file says id {flow.id!r}")
     _remember(flow, source)
     return flow
 
@@ -56,7 +68,7 @@ def version(flow_id: str, number: int) -> Flow:
 
 
 def _remember(flow: Flow, source: str) -> None:
-    digest = hashlib.sha256(source.encode()).hexdigest()
+    digest = _digest(source)
     if (flow.id, flow.version, digest) in _known:
         return
     stored = FlowDefinition.objects.filter(flow_id=flow.id, version=flow.version).first()
