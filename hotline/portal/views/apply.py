@@ -15,11 +15,14 @@ unfinished form. The page that ends the form shows the receipt: from then on it 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+from collections.abc import Callable
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -67,13 +70,11 @@ def apply(request: HttpRequest, lang: str) -> HttpResponse:
 
 
 def _start_page(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
-    return render(
-        request,
+    doc, is_open = content.page(lang, "apply"), is_set_up()
+    return _pages.get(
+        ("start", lang, doc, is_open, status),
+        lambda: render(request, lang, "portal/apply_start.html", "apply", {"doc": doc, "open": is_open}, status=status),
         lang,
-        "portal/apply_start.html",
-        "apply",
-        {"doc": content.page(lang, "apply"), "open": is_set_up()},
-        status=status,
     )
 
 
@@ -110,76 +111,93 @@ def _state_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpRe
     if state.ended is not None:
         if state.receipt is not None:
             template = "portal/apply_done.html" if state.ended == "finished" else "portal/apply_person.html"
-        elif state.ended == "declined" and state.says:
-            template = "portal/apply_declined.html"
-        else:  # sent before (the last page posted twice), or ended earlier: the receipt was shown once
-            return _ended_session(request, lang)
-        return render(request, lang, template, "apply", {"state": state})
+            return _receipt_page(request, lang, template, state)
+        if state.ended == "declined" and state.says:
+            return render(request, lang, "portal/apply_declined.html", "apply", {"state": state})
+        # sent before (the last page posted twice), or ended earlier: the receipt was shown once
+        return _ended_session(request, lang)
     return _step_page(request, lang, state)
 
 
-class _StepPages:
-    """Rendered step pages, kept per process with a placeholder where the sealed form goes.
+class _Pages:
+    """Rendered form pages, kept per process, with a placeholder where the one personal value goes.
 
     A step page is the same for everyone at the same question (flow version, language, question, the
-    explanation above it, Back or not); only the sealed form differs. Rendering the template is most
-    of what a form post costs now that a step touches no database, so each distinct page is rendered
-    once and the sealed form is put into a copy. Nothing personal is kept: an explanation of a refused
-    answer names limits and lengths, never the answer.
+    explanation above it, Back or not); only the sealed form differs. The start page is the same for
+    everyone (its text and whether applications are open are part of the key), and the page with the
+    receipt differs only by the receipt. Rendering a template is most of what these requests would
+    cost, so each distinct page is rendered once and the personal value is put into a copy. Nothing
+    personal is kept: an explanation of a refused answer names limits and lengths, never the answer,
+    and the receipt is rendered as a placeholder.
     """
 
-    PLACEHOLDER = "hotline-sealed-form-placeholder"
+    PLACEHOLDER = "hotline-personal-value-placeholder"
     LIMIT = 2048
 
     def __init__(self) -> None:
         self._pages: dict[tuple[object, ...], tuple[str, int]] = {}
         self._lock = threading.Lock()
 
-    def get(self, request: HttpRequest, lang: str, state: web.FormState) -> HttpResponse:
-        ask, step = state.ask, state.step
-        key = (
-            lang,
-            state.flow.id,
-            state.flow.version,
-            ask.step if ask is not None else None,
-            tuple(reply.text for reply in state.replies),
-            state.can_go_back,
-            state.stale,
-        )
+    def get(
+        self, key: tuple[object, ...], make: Callable[[], HttpResponse], lang: str, value: str | None = None
+    ) -> HttpResponse:
+        """The page ``make`` renders (once per key), with ``value`` where it put :attr:`PLACEHOLDER`."""
         with self._lock:
             cached = self._pages.get(key)
         if cached is None:
-            response = render(
-                request,
-                lang,
-                "portal/apply_step.html",
-                "apply",
-                {
-                    "state": state,
-                    "ask": ask,
-                    "step": step,
-                    "sealed": self.PLACEHOLDER,
-                    "max_length": (step.max_length or 2000) if step is not None else 2000,
-                },
-            )
+            response = make()
             cached = (response.content.decode(), response.status_code)
             with self._lock:
                 if len(self._pages) >= self.LIMIT:
                     self._pages.clear()
                 self._pages[key] = cached
         body, status = cached
-        response = HttpResponse(
-            body.replace(self.PLACEHOLDER, state.sealed), status=status, content_type="text/html; charset=utf-8"
-        )
+        if value is not None:
+            body = body.replace(self.PLACEHOLDER, value)
+        response = HttpResponse(body, status=status, content_type="text/html; charset=utf-8")
         response["Content-Language"] = lang
         return response
 
 
-_step_pages = _StepPages()
+_pages = _Pages()
 
 
 def _step_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpResponse:
-    return _step_pages.get(request, lang, state)
+    ask, step = state.ask, state.step
+    key = (
+        "step",
+        lang,
+        state.flow.id,
+        state.flow.version,
+        ask.step if ask is not None else None,
+        tuple(reply.text for reply in state.replies),
+        state.can_go_back,
+        state.stale,
+    )
+    context = {
+        "state": state,
+        "ask": ask,
+        "step": step,
+        "sealed": _Pages.PLACEHOLDER,
+        "max_length": (step.max_length or 2000) if step is not None else 2000,
+    }
+    # The sealed form is URL-safe base64: nothing in it needs escaping.
+    page = _pages.get(
+        key, lambda: render(request, lang, "portal/apply_step.html", "apply", context), lang, state.sealed
+    )
+    return page
+
+
+def _receipt_page(request: HttpRequest, lang: str, template: str, state: web.FormState) -> HttpResponse:
+    """The page that ends the form with its receipt (the template shows nothing else of the form)."""
+    assert state.receipt is not None
+    blank = dataclasses.replace(state, receipt=_Pages.PLACEHOLDER, replies=[])
+    return _pages.get(
+        ("receipt", lang, template),
+        lambda: render(request, lang, template, "apply", {"state": blank}),
+        lang,
+        escape(state.receipt),
+    )
 
 
 def _ended_session(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
