@@ -104,7 +104,7 @@ class Server:
     """A fresh data directory, `hotline setup`, then granian serving the WSGI app (no worker: replies
     stay queued, which is what the ingest path ends with)."""
 
-    def __init__(self, database: str, workers: int) -> None:
+    def __init__(self, database: str, workers: int, threads: int | None = None) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="hotline-bench-")
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
@@ -117,6 +117,8 @@ class Server:
                 "HOTLINE_LOG_LEVEL": "WARNING",
             }
         )
+        if threads is not None:
+            self.env["HOTLINE_WEB_THREADS"] = str(threads)
         if database == "postgres":
             self.env["DATABASE_URL"] = self._reset_postgres()
         self.workers = workers
@@ -250,9 +252,9 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
     }
 
 
-def bench(database: str, concurrency: int, applicants: int, workers: int) -> dict[str, Any]:
+def bench(database: str, concurrency: int, applicants: int, workers: int, threads: int | None) -> dict[str, Any]:
     inputs = intake_inputs()
-    with Server(database, workers) as server:
+    with Server(database, workers, threads) as server:
         asyncio.run(run_load(server.url, concurrency, 20, None))  # warm up
         baseline = asyncio.run(run_load(server.url, concurrency, applicants, None))
         webhook = asyncio.run(run_load(server.url, concurrency, applicants, inputs))
@@ -262,6 +264,7 @@ def bench(database: str, concurrency: int, applicants: int, workers: int) -> dic
         "applicants": applicants,
         "updates_per_applicant": len(inputs),
         "web_workers": workers,
+        "web_threads": threads or "default (HOTLINE_WEB_THREADS)",
         "baseline_ping": baseline,
         "webhook": webhook,
         "ratio_to_baseline": round(webhook["per_second"] / baseline["per_second"], 3),
@@ -274,9 +277,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--applicants", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="request threads per web process")
     args = parser.parse_args()
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
-    results = [bench(db, args.concurrency, args.applicants, args.workers) for db in databases]
+    results = [bench(db, args.concurrency, args.applicants, args.workers, args.threads) for db in databases]
     print(json.dumps({"benchmark": "telegram_ingest", "runs": results}, indent=2))
 
 

@@ -13,9 +13,12 @@ stands for its primary key. A list or tuple in ``where`` means ``IN``.
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models.base import ModelState
@@ -45,6 +48,10 @@ _PLAIN_TYPES = {
 _PLAIN_VALUES = (str, int, bytes, bool)
 
 
+def _sqlite_utc_text(value: datetime.datetime) -> str:
+    return str(value.astimezone(datetime.UTC).replace(tzinfo=None))
+
+
 class _Table:
     """What a model's table needs for plain statements: columns, adapters, converters (per backend)."""
 
@@ -54,12 +61,27 @@ class _Table:
         self.name = self.connection.ops.quote_name(model._meta.db_table)
         self.fields: dict[str, models.Field[Any, Any]] = {}
         self.plain: set[str] = set()
+        # Dates and UUIDs, the other common values: (their exact type, what the field's adapter does).
+        self.fast: dict[str, tuple[type, Callable[[Any], Any]]] = {}
+        ops, features = connection.ops, connection.features
         for field in model._meta.concrete_fields:
             self.fields[field.name] = field
             self.fields[field.attname] = field
             target = field.target_field if field.is_relation else field  # type: ignore[attr-defined]
-            if type(target).__name__ in _PLAIN_TYPES:
-                self.plain.update((field.name, field.attname))
+            kind = type(target).__name__
+            names = (field.name, field.attname)
+            if kind in _PLAIN_TYPES:
+                self.plain.update(names)
+            elif kind == "DateTimeField" and settings.USE_TZ:
+                adapt_date: Callable[[Any], Any] = ops.adapt_datetimefield_value
+                if connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+                    adapt_date = _sqlite_utc_text  # what the backend's adapter returns, without its checks
+                for name in names:
+                    self.fast[name] = (datetime.datetime, adapt_date)
+            elif kind == "UUIDField":
+                adapt: Callable[[Any], Any] = (lambda v: v) if features.has_native_uuid_field else (lambda v: v.hex)
+                for name in names:
+                    self.fast[name] = (uuid.UUID, adapt)
         self.concrete = list(model._meta.concrete_fields)
         self.columns = ", ".join(self.connection.ops.quote_name(str(f.column)) for f in self.concrete)
         self.attnames = [f.attname for f in self.concrete]
@@ -81,6 +103,11 @@ class _Table:
     def adapt(self, key: str, value: Any) -> Any:
         if value is None or (type(value) in _PLAIN_VALUES and key in self.plain):
             return value
+        fast = self.fast.get(key)
+        # A naive datetime takes the field's way (which warns about it).
+        naive = isinstance(value, datetime.datetime) and value.tzinfo is None
+        if fast is not None and type(value) is fast[0] and not naive:
+            return fast[1](value)
         field = self.field(key)
         if isinstance(value, models.Model):
             value = value.pk
@@ -89,19 +116,31 @@ class _Table:
     def column(self, key: str) -> str:
         return self.connection.ops.quote_name(str(self.field(key).column))
 
-    def where(self, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
-        parts: list[str] = []
+    def where(self, where: Mapping[str, Any]) -> tuple[tuple[Any, ...], list[Any]]:
+        """The shape of a condition (cache key of its SQL) and its parameters."""
+        shape: list[Any] = []
         params: list[Any] = []
         for key, value in where.items():
             if isinstance(value, (list, tuple)):
-                parts.append(f"{self.column(key)} IN ({', '.join(['%s'] * len(value))})")
+                shape.append((key, len(value)))
                 params.extend(self.adapt(key, v) for v in value)
             elif value is None:
-                parts.append(f"{self.column(key)} IS NULL")
+                shape.append((key, None))
             else:
-                parts.append(f"{self.column(key)} = %s")
+                shape.append(key)
                 params.append(self.adapt(key, value))
-        return " AND ".join(parts) or "1 = 1", params
+        return tuple(shape), params
+
+    def condition(self, shape: tuple[Any, ...]) -> str:
+        parts: list[str] = []
+        for item in shape:
+            if isinstance(item, str):
+                parts.append(f"{self.column(item)} = %s")
+            elif item[1] is None:
+                parts.append(f"{self.column(item[0])} IS NULL")
+            else:
+                parts.append(f"{self.column(item[0])} IN ({', '.join(['%s'] * item[1])})")
+        return " AND ".join(parts) or "1 = 1"
 
     def build(self, row: Sequence[Any]) -> models.Model:
         """An instance as ``Model.from_db`` makes it, without ``__init__``'s per-field work (our models
@@ -132,6 +171,43 @@ def _table(model: type[models.Model]) -> tuple[_Table, BaseDatabaseWrapper]:
     return table, connection
 
 
+def _execute(
+    connection: BaseDatabaseWrapper, sql: str, params: Sequence[Any], *, many: bool = False, fetch: bool = False
+) -> tuple[Any, int, Any]:
+    """Run one statement: (first row if ``fetch``, rowcount, lastrowid).
+
+    On SQLite this goes to the driver's connection directly, as Django's cursor would after its
+    wrappers (placeholders turned into ``?``; the driver's errors raised as Django's, so a database
+    that is down still means DatabaseError); on other databases through Django's cursor.
+    """
+    if connection.vendor != "sqlite":
+        with connection.cursor() as cursor:
+            (cursor.executemany if many else cursor.execute)(sql, params)
+            return (cursor.fetchone() if fetch else None), cursor.rowcount, getattr(cursor, "lastrowid", None)
+    connection.validate_no_broken_transaction()
+    connection.ensure_connection()
+    qmark = _QMARK.get(sql)
+    if qmark is None:
+        qmark = _QMARK[sql] = sql.replace("%s", "?")
+    with connection.wrap_database_errors:
+        raw = connection.connection
+        cursor = raw.executemany(qmark, params) if many else raw.execute(qmark, params)
+        try:
+            return (cursor.fetchone() if fetch else None), cursor.rowcount, cursor.lastrowid
+        finally:
+            cursor.close()
+
+
+def execute(sql: str, params: Sequence[Any] = (), *, many: bool = False, fetch: bool = False) -> tuple[Any, int, Any]:
+    """Run a statement written for the hot path (``%s`` placeholders): (first row if ``fetch``,
+    rowcount, lastrowid). See :func:`_execute`."""
+    return _execute(connections[DEFAULT_DB_ALIAS], sql, params, many=many, fetch=fetch)
+
+
+# Statement texts with SQLite's placeholders (the statements here are a few dozen shapes).
+_QMARK: dict[str, str] = {}
+
+
 def insert(model: type[models.Model], values: Mapping[str, Any]) -> None:
     """INSERT one row; columns left out take the database default (so give every non-null one)."""
     insert_many(model, [values])
@@ -149,22 +225,23 @@ def insert_many(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
         columns = ", ".join(table.column(k) for k in keys)
         sql = table.sql[shape] = f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join(['%s'] * len(keys))})"  # noqa: S608 (model columns)
     params = [[table.adapt(k, row[k]) for k in keys] for row in rows]
-    with connection.cursor() as cursor:
-        if len(params) == 1:
-            cursor.execute(sql, params[0])
-        else:
-            cursor.executemany(sql, params)
+    if len(params) == 1:
+        _execute(connection, sql, params[0])
+    else:
+        _execute(connection, sql, params, many=True)
 
 
 def update(model: type[models.Model], where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
     """UPDATE the rows matching ``where`` (equality); returns how many matched."""
     table, connection = _table(model)
-    condition, where_params = table.where(where)
-    sets = ", ".join(f"{table.column(k)} = %s" for k in values)
+    shape, where_params = table.where(where)
+    key = ("update", tuple(values), shape)
+    sql = table.sql.get(key)
+    if sql is None:
+        sets = ", ".join(f"{table.column(k)} = %s" for k in values)
+        sql = table.sql[key] = f"UPDATE {table.name} SET {sets} WHERE {table.condition(shape)}"  # noqa: S608
     params = [table.adapt(k, v) for k, v in values.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table.name} SET {sets} WHERE {condition}", params + where_params)  # noqa: S608
-        return int(cursor.rowcount)
+    return int(_execute(connection, sql, params + where_params)[1])
 
 
 def fetch(model: type[M], where: Mapping[str, Any], *, lock: bool = False, order_by: str | None = None) -> M | None:
@@ -175,16 +252,18 @@ def fetch(model: type[M], where: Mapping[str, Any], *, lock: bool = False, order
     ``-`` for descending.
     """
     table, connection = _table(model)
-    condition, params = table.where(where)
-    order = ""
-    if order_by:
-        descending = order_by.startswith("-")
-        order = f" ORDER BY {table.column(order_by.lstrip('-'))}{' DESC' if descending else ''}"
-    suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
-    sql = f"SELECT {table.columns} FROM {table.name} WHERE {condition}{order} LIMIT 1{suffix}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    shape, params = table.where(where)
+    key = ("fetch", shape, order_by, lock)
+    sql = table.sql.get(key)
+    if sql is None:
+        order = ""
+        if order_by:
+            descending = order_by.startswith("-")
+            order = f" ORDER BY {table.column(order_by.lstrip('-'))}{' DESC' if descending else ''}"
+        suffix = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+        condition = table.condition(shape)
+        sql = table.sql[key] = f"SELECT {table.columns} FROM {table.name} WHERE {condition}{order} LIMIT 1{suffix}"  # noqa: S608
+    row = _execute(connection, sql, params, fetch=True)[0]
     return None if row is None else table.build(row)  # type: ignore[return-value]
 
 
@@ -205,9 +284,8 @@ def add(obj: models.Model) -> None:
     returning = connection.features.can_return_columns_from_insert
     if returning:
         sql += f" RETURNING {table.column(pk.attname)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [table.adapt(k, getattr(obj, k)) for k in keys])
-        obj.pk = cursor.fetchone()[0] if returning else cursor.lastrowid
+    row, _, lastrowid = _execute(connection, sql, [table.adapt(k, getattr(obj, k)) for k in keys], fetch=returning)
+    obj.pk = row[0] if returning else lastrowid
     obj._state.adding = False
     obj._state.db = connection.alias
 

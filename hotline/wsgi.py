@@ -5,3 +5,13 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hotline.settings")
 os.umask(0o077)
 application = get_wsgi_application()
+
+# Load now what the first requests would otherwise load while others wait: the URL patterns (they
+# import the Telegram and portal views, about two seconds) and the knowledge base, which a question
+# to the bot would otherwise build inside the database's write turn.
+from django.urls import get_resolver  # noqa: E402
+
+from hotline.kb.search import warm_up  # noqa: E402
+
+get_resolver().url_patterns  # noqa: B018 (imports the URL configuration)
+warm_up()

@@ -14,11 +14,13 @@ most every ``HOTLINE_KB_REFRESH_SECONDS`` whether any article changed (one small
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Count, Sum
 
 from hotline.kb.content import LANGUAGES
@@ -76,6 +78,21 @@ def current_index() -> Index:
         else:
             _cached = replace(_cached, checked_at=time.monotonic())
         return _cached.index
+
+
+def warm_up() -> None:
+    """Build the index and load the morphology dictionaries now (about half a second), so that the
+    first question a process answers does not pay for it inside a write transaction.
+
+    Called when a web process or a worker starts; a database not set up yet is not an error (the first
+    question builds the index then)."""
+    try:
+        index = current_index()
+    except DatabaseError as exc:
+        logging.getLogger("hotline.kb").info("knowledge base not preloaded (%s)", type(exc).__name__)
+        return
+    for language in LANGUAGES:
+        index.lookup("warm up", language, 1)
 
 
 def normalise_language(language: str) -> str:

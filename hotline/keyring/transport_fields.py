@@ -43,6 +43,16 @@ def _aad(instance: models.Model, name: str) -> bytes:
     raise LookupError(f"{type(instance)._meta.label}.{name} is not a registered transport field")
 
 
+def seal_value(model: type[models.Model], name: str, key_value: object, plaintext: str) -> bytes:
+    """What :func:`seal_field` stores, for a row not built as an instance (``key_value``: its bound key)."""
+    for label, field, _key in TRANSPORT_FIELDS:
+        if label == model._meta.label and field == name:
+            return server_keys.get().transport_encrypt(
+                plaintext.encode(), crypto.associated_data(model._meta.db_table, name, key_value)
+            )
+    raise LookupError(f"{model._meta.label}.{name} is not a registered transport field")
+
+
 def seal_field(instance: models.Model, name: str, plaintext: str) -> bytes:
     return server_keys.get().transport_encrypt(plaintext.encode(), _aad(instance, name))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.db import transaction
@@ -10,7 +11,7 @@ from django.utils import timezone
 
 from hotline import rows
 from hotline.cases.models import ChannelIdentity, Message
-from hotline.keyring.transport_fields import open_field, seal_field
+from hotline.keyring.transport_fields import open_field, seal_value
 from hotline.outbox.models import OutboxMessage, Priority
 
 
@@ -26,17 +27,24 @@ def enqueue(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("outbox rows are written in the transaction of the change that causes them")
     now = timezone.now()
-    row = OutboxMessage(
-        channel=channel,
-        kind=kind,
-        identity=identity,
-        message=message,
-        priority=priority,
-        not_before=now,
-        created_at=now,
+    ref = uuid.uuid4()
+    rows.insert(
+        OutboxMessage,
+        {
+            "ref": ref,
+            "channel": channel,
+            "kind": kind,
+            "identity_id": identity.pk if identity is not None else None,
+            "message_id": message.pk if message is not None else None,
+            "priority": int(priority),
+            "payload_enc": seal_value(OutboxMessage, "payload_enc", ref, json.dumps(payload, ensure_ascii=False)),
+            "not_before": now,
+            "claimed_until": None,
+            "attempts": 0,
+            "last_error": "",
+            "created_at": now,
+        },
     )
-    row.payload_enc = seal_field(row, "payload_enc", json.dumps(payload, ensure_ascii=False))
-    rows.add_all([row])  # its id is not needed: skip reading it back
 
 
 def payload_of(row: OutboxMessage) -> dict[str, Any]:

@@ -84,7 +84,8 @@ class Chat:
         return rows.fetch(Case, {"applicant_id": self.identity.applicant_id}, order_by="-created_at")
 
     def trace(self, message_id: int) -> None:
-        rows.add_all([ChatTrace(identity=self.identity, message_id=message_id, at=timezone.now())])
+        values = {"identity_id": self.identity.pk, "message_id": message_id, "at": timezone.now(), "wipe_queued": False}
+        rows.insert(ChatTrace, values)
 
     def say(
         self, text: str, *, markup: dict[str, Any] | None = None, priority: Priority = Priority.INTERACTIVE

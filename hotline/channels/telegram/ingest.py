@@ -10,6 +10,7 @@ from aiogram.types import Update
 from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
+from hotline import rows
 from hotline.cases.actions import find_identity
 from hotline.core.metadata import ChannelKind
 from hotline.dbwrite import run_write
@@ -57,12 +58,8 @@ def _store(update: Update) -> Outcome:
 def _claim(update_id: int) -> bool:
     """Record the update id; False if it was recorded before (one statement, no read-then-write race)."""
     table = ProcessedUpdate._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (update_id, at) VALUES (%s, %s) ON CONFLICT (update_id) DO NOTHING",  # noqa: S608
-            [update_id, connection.ops.adapt_datetimefield_value(timezone.now())],
-        )
-        return bool(cursor.rowcount == 1)
+    sql = f"INSERT INTO {table} (update_id, at) VALUES (%s, %s) ON CONFLICT (update_id) DO NOTHING"  # noqa: S608
+    return rows.execute(sql, [update_id, connection.ops.adapt_datetimefield_value(timezone.now())])[1] == 1
 
 
 def _record_failure(update: Update) -> Outcome:

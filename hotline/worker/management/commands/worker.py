@@ -35,6 +35,10 @@ class Command(BaseCommand):
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
         worker = Worker()
+        if "telegram" in worker.adapters and not options["once"]:
+            from hotline.kb.search import warm_up  # long polling answers questions here, as the webhook does
+
+            warm_up()
         try:
             if options["once"]:
                 worker.run_once()

@@ -1,0 +1,169 @@
+"""The hot path's plain statements (``hotline/rows.py``) and SQLite group commit (``dbwrite.run_write``).
+
+Rows written with plain statements must read back identically through the ORM and the other way
+round (dates, UUIDs, booleans, relations, bytes) on both databases; driver errors must surface as
+Django's (a database that is down still means 503 to Telegram). The group commit must keep each
+piece of work isolated: one that raises is rolled back alone with its audit events, the others are
+committed together, and a caller hears of success only after the commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, connections, transaction
+from django.utils import timezone
+
+from hotline import dbwrite, rows
+from hotline.audit import log as audit
+from hotline.audit.models import AuditEvent
+from hotline.cases import actions
+from hotline.cases.models import Applicant, Case, CaseNumber, ChannelIdentity
+from hotline.channels.telegram.models import ChatTrace, TelegramChat
+from hotline.core.actor import Actor
+from hotline.core.metadata import ChannelKind
+from tests.conftest import Org
+
+ACTOR = Actor.system("test")
+
+
+def test_rows_written_plainly_read_back_through_the_orm_and_the_other_way(org: Org) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, "4242")
+        rows.add(TelegramChat(identity=identity, blocked_bot=True, last_activity=now))
+        rows.insert(ChatTrace, {"identity": identity, "message_id": 7, "at": now, "wipe_queued": False})
+    chat = TelegramChat.objects.get(identity=identity)
+    assert chat.blocked_bot is True and chat.last_activity == now
+    trace = ChatTrace.objects.get(identity=identity)
+    assert (trace.message_id, trace.at, trace.wipe_queued) == (7, now, False)
+
+    # An aware time in another zone is stored as the same instant.
+    later = datetime(2026, 1, 2, 15, 30, tzinfo=UTC).astimezone(timezone.get_fixed_timezone(180))
+    assert rows.update(TelegramChat, {"identity_id": identity.pk}, {"last_activity": later, "blocked_bot": False}) == 1
+    chat.refresh_from_db()
+    assert chat.last_activity == later and chat.blocked_bot is False
+
+    fetched = rows.fetch(ChannelIdentity, {"kind": "telegram", "address_index": identity.address_index})
+    orm = ChannelIdentity.objects.get(pk=identity.pk)
+    assert fetched is not None
+    for field in ChannelIdentity._meta.concrete_fields:
+        assert getattr(fetched, field.attname) == getattr(orm, field.attname), field.name
+    assert isinstance(fetched.pk, uuid.UUID) and fetched.applicant.pk == orm.applicant_id
+    assert bytes(fetched.address_enc) == bytes(orm.address_enc)
+    assert rows.fetch(ChannelIdentity, {"id": uuid.uuid4()}) is None
+
+
+def test_fetch_orders_filters_by_lists_and_add_reads_back_an_auto_increment_key(org: Org) -> None:
+    case_a = actions.do_open_case(ACTOR, channel=ChannelKind.PHONE, address="+380501234567")
+    case_b = actions.do_open_case(ACTOR, channel=ChannelKind.PHONE, address="+380501234567")
+    Case.objects.filter(pk=case_a.pk).update(created_at=timezone.now() - timedelta(days=1))
+    applicant = case_a.applicant_id
+    newest = rows.fetch(Case, {"applicant_id": applicant}, order_by="-created_at")
+    oldest = rows.fetch(Case, {"applicant_id": applicant}, order_by="created_at")
+    assert newest is not None and oldest is not None
+    assert (newest.pk, oldest.pk) == (case_b.pk, case_a.pk)
+    assert rows.fetch(Case, {"applicant_id": applicant, "status": ["new", "triage"]}) is not None
+    assert rows.fetch(Case, {"applicant_id": applicant, "status": ["closed"]}) is None
+    # The case number (an auto-increment key) is read back, so staff see "application N" at once.
+    assert case_b.number.pk == CaseNumber.objects.get(case=case_b).pk
+    assert CaseNumber.objects.get(case=case_b).pk > CaseNumber.objects.get(case=case_a).pk
+
+
+def test_driver_errors_are_djangos(org: Org) -> None:
+    applicant = Applicant(pseudonym="A-TEST-0001", created_at=timezone.now())
+    rows.add(applicant)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.add(Applicant(pseudonym="A-TEST-0001", created_at=timezone.now()))
+    with pytest.raises(DatabaseError):
+        rows.execute("SELECT no_such_column FROM cases_applicant")
+    with pytest.raises(LookupError, match="no field"):
+        rows.fetch(Applicant, {"nickname": "x"})
+
+
+# --- group commit (SQLite) --------------------------------------------------------------------------------
+
+
+sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="group commit is SQLite's")
+
+
+def _pseudonyms() -> set[str]:
+    return set(Applicant.objects.values_list("pseudonym", flat=True))
+
+
+def _make(pseudonym: str, *, fail: bool = False) -> Any:
+    def work() -> str:
+        rows.add(Applicant(pseudonym=pseudonym, created_at=timezone.now()))
+        audit.record(ACTOR, "test.work", "applicant", pseudonym)
+        if fail:
+            raise ValueError("this piece fails")
+        return pseudonym
+
+    return work
+
+
+def _in_threads(works: list[Any]) -> list[Any]:
+    results: list[Any] = [None] * len(works)
+    start = threading.Barrier(len(works))
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = dbwrite.run_write(works[i])
+        except Exception as exc:  # the test looks at what each caller got
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(works))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_piece_is_rolled_back_alone_with_its_audit_events(org_tx: Org) -> None:
+    works = [_make(f"A-OK-{i:04d}") for i in range(12)] + [_make("A-BAD-0001", fail=True)]
+    results = _in_threads(works)
+    assert results[:12] == [f"A-OK-{i:04d}" for i in range(12)]
+    assert isinstance(results[12], ValueError)
+    stored = _pseudonyms()
+    assert {f"A-OK-{i:04d}" for i in range(12)} <= stored and "A-BAD-0001" not in stored
+    events = set(AuditEvent.objects.filter(action="test.work").values_list("object_id", flat=True))
+    assert events == {f"A-OK-{i:04d}" for i in range(12)}
+    assert audit.verify().ok
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_commit_fails_every_caller_and_stores_nothing(org_tx: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrapper = type(connections["default"])
+    original = wrapper.commit
+    broken = {"on": True}
+
+    def commit(self: Any) -> None:
+        if broken["on"] and threading.current_thread().name == "hotline-db-writer":
+            raise OperationalError("disk I/O error")
+        original(self)
+
+    monkeypatch.setattr(wrapper, "commit", commit)
+    results = _in_threads([_make(f"A-CM-{i:04d}") for i in range(5)])
+    assert all(isinstance(r, DatabaseError) for r in results), results
+    assert not any(p.startswith("A-CM-") for p in _pseudonyms())
+    broken["on"] = False
+    # The writer thread carries on with the next batch, on a fresh connection.
+    assert _in_threads([_make("A-AFTER-001")]) == ["A-AFTER-001"]
+    assert "A-AFTER-001" in _pseudonyms()
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
+    with transaction.atomic():
+        assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
+    assert dbwrite.run_write(lambda: threading.current_thread().name) == "hotline-db-writer"
