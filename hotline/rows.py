@@ -213,6 +213,23 @@ def insert(model: type[models.Model], values: Mapping[str, Any]) -> None:
     insert_many(model, [values])
 
 
+def insert_new(model: type[models.Model], values: Mapping[str, Any], unique: Sequence[str]) -> bool:
+    """INSERT one row unless one with the same ``unique`` fields exists (``ON CONFLICT … DO NOTHING``);
+    True if it was inserted."""
+    table, connection = _table(model)
+    keys = tuple(values)
+    shape = ("insert_new", keys, tuple(unique))
+    sql = table.sql.get(shape)
+    if sql is None:
+        columns = ", ".join(table.column(k) for k in keys)
+        conflict = ", ".join(table.column(k) for k in unique)
+        sql = table.sql[shape] = (
+            f"INSERT INTO {table.name} ({columns}) VALUES ({', '.join(['%s'] * len(keys))}) "  # noqa: S608
+            f"ON CONFLICT ({conflict}) DO NOTHING"
+        )
+    return int(_execute(connection, sql, [table.adapt(k, values[k]) for k in keys])[1]) == 1
+
+
 def insert_many(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT rows that all name the same columns, in one ``executemany``."""
     if not rows:

@@ -8,6 +8,7 @@ functions never need the organisation key; reading content (``cases/content.py``
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -193,10 +194,16 @@ def _new_answer(case: Case, name: str, value: str, now: datetime) -> Answer:
 
 
 def _put_answer(case: Case, name: str, value: str, now: datetime) -> None:
-    existing = rows.fetch(Answer, {"case_id": case.pk, "field": name})
-    if existing is None:
-        rows.add(_new_answer(case, name, value, now))
+    """Store an answer: a new row usually (one statement); a changed answer keeps its row, and the
+    value is sealed again bound to that row."""
+    answer_id = uuid.uuid4()
+    sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", answer_id, value)
+    new = {"id": answer_id, "case_id": case.pk, "field": name, "value_sealed": sealed, "updated_at": now}
+    if rows.insert_new(Answer, new, unique=("case_id", "field")):
         return
+    existing = rows.fetch(Answer, {"case_id": case.pk, "field": name})
+    if existing is None:  # the answer was there a moment ago: cannot happen inside the locked case
+        raise ActionError("the answer changed while it was being stored")
     sealed = seal_for_case(case, Answer._meta.db_table, "value_sealed", existing.id, value)
     rows.update(Answer, {"id": existing.id}, {"value_sealed": sealed, "updated_at": now})
 
