@@ -1,4 +1,4 @@
-"""Writing under SQLite's single writer: fair queueing, and group commit for the busy paths.
+"""Writing under a single writer: fair queueing on SQLite, and group commit for the busy paths.
 
 SQLite admits one writer at a time; a writer that finds the database locked sleeps in growing steps
 (up to 100 ms) before trying again, so under load some requests wait for seconds while others get
@@ -10,10 +10,14 @@ updates, web form submissions): the process's writer thread gathers whatever is 
 in one transaction, each piece in its own savepoint, then commits once. One turn of the lock, one
 ``BEGIN`` and one commit (and one append to the audit chain) are shared by the whole batch, and the
 thread that holds the database lock is not kept waiting for the GIL by the threads it serves, which
-only wait. A caller gets its result only after the commit; if the commit fails, every caller gets the
-error; a piece that raises is rolled back alone and its caller gets its exception.
+only wait. A caller gets its result only after the commit; a piece that raises is rolled back alone
+and its caller gets its exception. If the batch as a whole fails (the commit, a deadlock, a
+connection lost), nothing of it is stored and each piece is run again on its own, so one piece's
+trouble never fails the others; a database that is down fails every caller with DatabaseError.
 
-On PostgreSQL both are no-ops beyond a transaction: row locks let writers run side by side.
+PostgreSQL has row locks, but every action also appends to the audit chain, whose head is one row:
+each transaction holds it from its append to its commit (a WAL flush). Group commit pays that, and
+the commit, once per batch there too. ``write_turn`` is a no-op on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -62,14 +66,13 @@ def write_turn() -> Iterator[None]:
 def run_write(work: Callable[[], T]) -> T:
     """Run ``work`` in a write transaction (with an audit batch) and return its result once committed.
 
-    On SQLite, from a thread outside any transaction, the work joins the process's group commit (see
-    the module docstring) and runs on the writer thread, so it must not depend on the caller's
-    thread (its database connection, thread-locals). Inside a transaction, or on PostgreSQL, it runs
-    here, in a transaction of its own (a savepoint when nested).
+    From a thread outside any transaction, the work joins the process's group commit (see the module
+    docstring) and runs on the writer thread, so it must not depend on the caller's thread (its
+    database connection, thread-locals). Inside a transaction it runs here, in a savepoint.
     """
     from hotline.audit import log as audit
 
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    if connection.in_atomic_block:
         with write_turn(), transaction.atomic(), audit.batch():
             return work()
     return _writer.submit(work)
@@ -92,6 +95,9 @@ class _Writer:
         self._thread: threading.Thread | None = None
         self._pid = 0
 
+    def running(self) -> bool:
+        return self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
+
     def submit(self, work: Callable[[], T]) -> T:
         job: _Job[T] = _Job(work)
         with self._cond:
@@ -113,10 +119,19 @@ class _Writer:
                 while not self._queue:
                     self._cond.wait()
                 jobs, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            closing = [job for job in jobs if job.work is _close_connection]
+            jobs = [job for job in jobs if job.work is not _close_connection]
             try:
-                self._run(jobs)
-            finally:
+                if jobs:
+                    self._run(jobs)
+                if closing:
+                    self._reconnect()
+            except BaseException as exc:  # the thread is going away: nobody may think their work was stored
                 for job in jobs:
+                    job.error, job.result = DatabaseError(f"the writer stopped ({type(exc).__name__})"), None
+                raise
+            finally:
+                for job in jobs + closing:
                     job.done.set()
 
     def _run(self, jobs: list[_Job[Any]]) -> None:
@@ -132,17 +147,39 @@ class _Writer:
                         job.error = exc
                     if connection.needs_rollback:  # a savepoint could not be rolled back: give up the batch
                         raise DatabaseError("the write transaction was aborted")
-        except BaseException as exc:
-            # Nothing of this batch is stored: every piece that had succeeded fails with the cause.
-            failure = (
-                exc if isinstance(exc, DatabaseError) else DatabaseError(f"the batch failed ({type(exc).__name__})")
-            )
-            for job in jobs:
-                if job.error is None or isinstance(job.error, DatabaseError):
-                    job.error, job.result = failure, None
-            log.warning("db: a batch of %d writes failed (%s)", len(jobs), type(exc).__name__)
-            with contextlib.suppress(Exception):
-                connection.close()  # the next batch starts on a fresh connection
+        except Exception as exc:
+            # Nothing of this batch is stored. Run again, one at a time, every piece that had not
+            # failed on its own (a piece that raised keeps its error: it would raise again).
+            log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
+            self._reconnect()
+            again = [job for job in jobs if job.error is None or isinstance(job.error, DatabaseError)]
+            for job in again:
+                job.error, job.result = None, None
+                try:
+                    with write_turn(), transaction.atomic(), audit.batch():
+                        job.result = job.work()
+                except Exception as single:
+                    job.error, job.result = single, None
+                    if isinstance(single, DatabaseError):
+                        self._reconnect()
+
+    @staticmethod
+    def _reconnect() -> None:
+        """After a failed transaction, start the next one on a fresh connection."""
+        with contextlib.suppress(Exception):
+            connection.close()
 
 
 _writer = _Writer()
+
+
+def close_writer_connection() -> None:
+    """Close the writer thread's database connection (it reconnects on its next batch): before a
+    database is dropped, as at the end of a test run."""
+
+    if _writer.running():
+        _writer.submit(_close_connection)
+
+
+def _close_connection() -> None:
+    """Not work: a request to the writer thread to close its connection (see :meth:`_Writer._loop`)."""

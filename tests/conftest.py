@@ -36,6 +36,16 @@ def _private_keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     server_keys.forget_cached()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _writer_connection_closed(django_db_setup: None) -> Iterator[None]:
+    """The group-commit writer thread keeps a connection to the test database; close it before the
+    database is dropped (PostgreSQL refuses to drop a database in use)."""
+    yield
+    from hotline.dbwrite import close_writer_connection
+
+    close_writer_connection()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     server_keys.forget_cached()

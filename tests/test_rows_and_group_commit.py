@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, IntegrityError, OperationalError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from hotline import dbwrite, rows
@@ -85,10 +85,7 @@ def test_driver_errors_are_djangos(org: Org) -> None:
         rows.fetch(Applicant, {"nickname": "x"})
 
 
-# --- group commit (SQLite) --------------------------------------------------------------------------------
-
-
-sqlite_only = pytest.mark.skipif(connection.vendor != "sqlite", reason="group commit is SQLite's")
+# --- group commit -------------------------------------------------------------------------------------------
 
 
 def _pseudonyms() -> set[str]:
@@ -125,7 +122,6 @@ def _in_threads(works: list[Any]) -> list[Any]:
     return results
 
 
-@sqlite_only
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_piece_is_rolled_back_alone_with_its_audit_events(org_tx: Org) -> None:
     works = [_make(f"A-OK-{i:04d}") for i in range(12)] + [_make("A-BAD-0001", fail=True)]
@@ -139,7 +135,6 @@ def test_a_failing_piece_is_rolled_back_alone_with_its_audit_events(org_tx: Org)
     assert audit.verify().ok
 
 
-@sqlite_only
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_commit_fails_every_caller_and_stores_nothing(org_tx: Org, monkeypatch: pytest.MonkeyPatch) -> None:
     wrapper = type(connections["default"])
@@ -161,7 +156,28 @@ def test_a_failed_commit_fails_every_caller_and_stores_nothing(org_tx: Org, monk
     assert "A-AFTER-001" in _pseudonyms()
 
 
-@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_commit_fails_once_is_stored_piece_by_piece(org_tx: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrapper = type(connections["default"])
+    original = wrapper.commit
+    failures = {"left": 1}
+
+    def commit(self: Any) -> None:
+        if failures["left"] and threading.current_thread().name == "hotline-db-writer":
+            failures["left"] -= 1
+            raise OperationalError("deadlock detected")
+        original(self)
+
+    monkeypatch.setattr(wrapper, "commit", commit)
+    works = [_make(f"A-RE-{i:04d}") for i in range(6)] + [_make("A-RE-BAD1", fail=True)]
+    results = _in_threads(works)
+    assert results[:6] == [f"A-RE-{i:04d}" for i in range(6)] and isinstance(results[6], ValueError)
+    assert {p for p in _pseudonyms() if p.startswith("A-RE-")} == {f"A-RE-{i:04d}" for i in range(6)}
+    events = set(AuditEvent.objects.filter(action="test.work").values_list("object_id", flat=True))
+    assert events == {f"A-RE-{i:04d}" for i in range(6)}
+    assert audit.verify().ok
+
+
 @pytest.mark.django_db(transaction=True)
 def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
     with transaction.atomic():

@@ -61,4 +61,8 @@ def webhook(request: HttpRequest) -> HttpResponse:
         response = _error(503, "database unavailable, retry later")
         response["Retry-After"] = "5"
         return response
-    return JsonResponse({"ok": True, "result": outcome})
+    return HttpResponse(_OK[outcome], content_type="application/json")
+
+
+# The three answers to an update that was taken, encoded once.
+_OK = {outcome: json.dumps({"ok": True, "result": outcome}).encode() for outcome in ("stored", "duplicate", "failed")}
