@@ -5,7 +5,10 @@ SQLite takes to run the statement. The hot paths (a Telegram update, a web form 
 dozen statements each, all inside the database's single writer turn, so they use these instead:
 insert, update and fetch one row by equality, with the SQL text built once per shape and cached, and
 values adapted and converted exactly as the ORM does (the models' own fields do it), so rows written
-here and rows read by the ORM are the same. Instances come back through ``Model.from_db``.
+here and rows read by the ORM are the same. Instances come back as ``Model.from_db`` makes them
+(without ``__init__``'s per-field work). On SQLite the statements go to the driver directly, with
+Django's error wrapping; elsewhere through Django's cursor. Reads for pages and reports stay with the
+ORM.
 
 Keys are field names or attnames (``case`` or ``case_id``); a model instance given for a relation
 stands for its primary key. A list or tuple in ``where`` means ``IN``.
