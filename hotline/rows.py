@@ -17,6 +17,7 @@ stands for its primary key. A list or tuple in ``where`` means ``IN``.
 from __future__ import annotations
 
 import datetime
+import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -187,18 +188,23 @@ def _execute(
         with connection.cursor() as cursor:
             (cursor.executemany if many else cursor.execute)(sql, params)
             return (cursor.fetchone() if fetch else None), cursor.rowcount, getattr(cursor, "lastrowid", None)
-    connection.validate_no_broken_transaction()
-    connection.ensure_connection()
+    raw = connection.connection
+    if raw is None or connection.needs_rollback:
+        connection.validate_no_broken_transaction()
+        connection.ensure_connection()
+        raw = connection.connection
     qmark = _QMARK.get(sql)
     if qmark is None:
         qmark = _QMARK[sql] = sql.replace("%s", "?")
-    with connection.wrap_database_errors:
-        raw = connection.connection
+    try:
         cursor = raw.executemany(qmark, params) if many else raw.execute(qmark, params)
         try:
             return (cursor.fetchone() if fetch else None), cursor.rowcount, cursor.lastrowid
         finally:
             cursor.close()
+    except sqlite3.Error:
+        with connection.wrap_database_errors:  # raised again as Django's exception of the same kind
+            raise
 
 
 def execute(sql: str, params: Sequence[Any] = (), *, many: bool = False, fetch: bool = False) -> tuple[Any, int, Any]:

@@ -31,6 +31,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # so concurrent writers queue on the busy timeout instead of failing with "database is locked".
     # secure_delete overwrites deleted content (crypto-shredded cases) instead of leaving it in free pages.
     # Connections are kept (opening one and running the PRAGMAs costs ~0.7 ms a request).
+    # A larger page cache per connection and reads through a memory map of the file (shared by all
+    # connections, no read() per page) cut the time each statement spends inside the write turn.
     _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
@@ -38,7 +40,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
-            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+            "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
+            f"PRAGMA cache_size=-{env_int('HOTLINE_SQLITE_CACHE_MB', 16, minimum=1) * 1024}; "
+            f"PRAGMA mmap_size={env_int('HOTLINE_SQLITE_MMAP_MB', 256, minimum=0) * 1024 * 1024};"
         ),
     }
     _db["TEST"] = {"NAME": str(HOTLINE_DATA_DIR / "test.sqlite3")}
