@@ -8,6 +8,7 @@ Every test session gets its own key directory, so tests never touch a developer'
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,22 @@ class Org:
     @property
     def admin_actor(self) -> Actor:
         return actor_for(self.admin)
+
+
+@contextlib.contextmanager
+def database_down() -> Iterator[None]:
+    """Every statement fails as if the database were unreachable: those through Django's cursor and
+    the hot path's plain statements, which go to the SQLite driver directly (``hotline/rows.py``)."""
+    from unittest import mock
+
+    from django.db import DatabaseError
+
+    down = DatabaseError("the database is down")
+    with (
+        mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=down),
+        mock.patch("hotline.rows._execute", side_effect=down),
+    ):
+        yield
 
 
 def actor_for(user: User) -> Actor:

@@ -133,13 +133,10 @@ def test_behind_a_proxy_the_forwarded_address_counts(client: Client, db: None, s
 
 
 def test_a_database_that_is_down_gets_a_503_that_says_try_again(client: Client, db: None) -> None:
-    from unittest import mock
-
-    from django.db import DatabaseError
-
     from hotline.core import receipts
+    from tests.conftest import database_down
 
-    with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=DatabaseError("down")):
+    with database_down():
         home = client.get("/en/")
         receipt = client.post("/en/receipt/", {"receipt": receipts.display(receipts.new_receipt())})
     assert home.status_code == 503 and "try again in a minute" in page_text(home) and home["Retry-After"]

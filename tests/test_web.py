@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
-from django.db import DatabaseError
 from django.test import Client
 
-from tests.conftest import Org
+from tests.conftest import Org, database_down
 
 
 def test_home_tells_a_newcomer_to_run_setup(client: Client, db: None) -> None:
@@ -23,7 +20,7 @@ def test_home_after_setup(client: Client, org: Org) -> None:
 
 def test_healthz_is_503_when_the_database_is_down(client: Client, db: None) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    with mock.patch("django.db.backends.utils.CursorWrapper.execute", side_effect=DatabaseError("down")):
+    with database_down():
         response = client.get("/healthz")
     assert response.status_code == 503
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from hotline import rows
 from hotline.accounts.actions import create_totp_device
 from hotline.accounts.models import User
 from hotline.audit import log as audit
@@ -51,16 +52,10 @@ def installation() -> Installation:
 def _org_public_key_column() -> bytes | None:
     """The installation's organisation public key as stored, or None (not set up, or no row yet).
 
-    One constant statement instead of an ORM query: every portal form start and every new case asks.
+    A plain statement instead of an ORM query: every portal form start and every new case asks.
     """
-    qn = connection.ops.quote_name
-    meta = Installation._meta
-    column, table = qn(str(meta.get_field("org_public_key").column)), qn(meta.db_table)
-    pk = qn(str(meta.pk.column)) if meta.pk is not None else "id"
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM {table} WHERE {pk} = %s", [1])  # noqa: S608 (model names)
-        row = cursor.fetchone()
-    return None if row is None or row[0] is None else bytes(row[0])
+    row = rows.fetch(Installation, {"id": 1})
+    return None if row is None or row.org_public_key is None else bytes(row.org_public_key)
 
 
 def org_public_key() -> bytes:

@@ -20,10 +20,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from nacl.public import PrivateKey
 
+from hotline import rows
 from hotline.audit import log as audit
 from hotline.cases import actions
 from hotline.cases.models import Case, ChannelIdentity, Message, Receipt
@@ -71,35 +72,13 @@ def open_for_new_receipt(case: Case, display_receipt: str) -> Mailbox:
     inside the database's single writer turn).
     """
     receipt = receipts.parse_receipt(display_receipt)
-    qn = connection.ops.quote_name
-    pk, index = Receipt._meta.pk, Receipt._meta.get_field("index")
-    assert pk is not None
-    sql = f"SELECT {qn(str(pk.column))} FROM {qn(Receipt._meta.db_table)} WHERE {qn(str(index.column))} = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [index.get_db_prep_value(actions.receipt_index(receipt), connection)])
-        row = cursor.fetchone()
+    row = rows.fetch(Receipt, {"index": actions.receipt_index(receipt)})
     if row is None:
         raise Receipt.DoesNotExist("the receipt just issued is not there")
-    mailbox = Mailbox(receipt_id=pk.to_python(row[0]), case_id=case.pk, created_at=timezone.now())
+    mailbox = Mailbox(receipt_id=row.pk, case_id=case.pk, created_at=timezone.now())
     mailbox.public_key = crypto.public_key_of(_private_key(mailbox.id, receipt))
-    _insert(mailbox)
+    rows.add(mailbox)
     return mailbox
-
-
-def _insert(obj: Mailbox) -> None:
-    """INSERT one row with every column, each value prepared by its field exactly as ``save`` would."""
-    qn = connection.ops.quote_name
-    fields = obj._meta.concrete_fields
-    columns = ", ".join(qn(str(field.column)) for field in fields)
-    values = [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in fields]
-    placeholders = ", ".join(["%s"] * len(fields))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(obj._meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608 (model names)
-            values,
-        )
-    obj._state.adding = False
-    obj._state.db = connection.alias
 
 
 @dataclass(frozen=True)

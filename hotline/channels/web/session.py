@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
+from hotline import rows
 from hotline.audit import log as audit
 from hotline.cases import actions
 from hotline.cases.models import Case
@@ -275,16 +276,8 @@ def _input(session: engine.Session, action: Action, step_id: str, value: str, te
 
 
 def _has_case(applicant_id: object) -> bool:
-    """Whether the applicant has a case: one constant statement (it runs in the writer turn)."""
-    qn = connection.ops.quote_name
-    meta = Case._meta
-    column = meta.get_field("applicant")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {qn(meta.db_table)} WHERE {qn(column.column)} = %s LIMIT 1",  # noqa: S608 (model names)
-            [column.get_db_prep_value(applicant_id, connection)],
-        )
-        return cursor.fetchone() is not None
+    """Whether the applicant has a case (a plain statement: it runs in the writer turn)."""
+    return rows.fetch(Case, {"applicant_id": applicant_id}) is not None
 
 
 def _submit(form: Form, *, handed_over: bool) -> str | None:
