@@ -219,7 +219,7 @@ async def under_flood(url: str, concurrency: int, total: int, flood_clients: int
     return {"legitimate": legit, "flood": flood}
 
 
-def bench(database: str, total: int, workers: int, threads: int, flood_clients: int) -> dict[str, Any]:
+def bench(database: str, total: int, workers: int, threads: int | None, flood_clients: int) -> dict[str, Any]:
     with PortalServer(database, workers, threads) as server:
         url = server.url
         asyncio.run(applications(url, 8, 16))  # warm up: templates, flow file, connections
@@ -237,7 +237,7 @@ def bench(database: str, total: int, workers: int, threads: int, flood_clients: 
     return {
         "database": database,
         "web_workers": workers,
-        "web_threads": threads,
+        "web_threads": threads or "default (HOTLINE_WEB_THREADS)",
         "runs": runs,
         "flood": {
             "flood_clients": flood_clients,
@@ -255,11 +255,10 @@ class PortalServer(Server):
     """The Telegram benchmark's server (fresh data directory, `hotline setup`, granian), configured
     as a portal behind a reverse proxy."""
 
-    def __init__(self, database: str, workers: int, threads: int) -> None:
-        super().__init__(database, workers)
+    def __init__(self, database: str, workers: int, threads: int | None) -> None:
+        super().__init__(database, workers, threads)
         self.env.update(
             {
-                "HOTLINE_WEB_THREADS": str(threads),
                 "HOTLINE_TRUST_X_FORWARDED_FOR": "true",
                 "HOTLINE_PORTAL_GLOBAL_STARTS_PER_SECOND": "100000",
                 "TELEGRAM_MODE": "off",
@@ -272,7 +271,7 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--applications", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="request threads per web process")
     parser.add_argument("--flood-clients", type=int, default=32)
     args = parser.parse_args()
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]

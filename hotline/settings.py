@@ -160,7 +160,7 @@ HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")
 HOTLINE_PORT = env_int("HOTLINE_PORT", 8000, minimum=1)
 HOTLINE_WEB_WORKERS = env_int("HOTLINE_WEB_WORKERS", 2, minimum=1)
 # Request threads per web worker; each may hold one database connection (mind PostgreSQL's max_connections).
-HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 8, minimum=1)
+HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
