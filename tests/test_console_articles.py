@@ -187,6 +187,18 @@ def test_a_refused_article_comes_back_with_the_reason_and_what_was_typed(
     assert not Article.objects.exists() and not kb_events()
 
 
+def test_refusals_come_in_the_editors_language(admin: Client) -> None:
+    admin.post("/accounts/language/", {"language": "uk", "next": "/console/"})
+    empty = create(admin, **{"en-answer": ""})
+    assert empty.status_code == 400 and "en: відповідь порожня" in page_text(empty)
+    twice = create(admin, **{"en-questions": "same\r\nsame"})
+    assert "питання повторюється" in page_text(twice)
+    create(admin)
+    taken = create(admin)
+    assert taken.status_code == 400 and "уже існує" in page_text(taken)
+    assert Article.objects.count() == 1
+
+
 def test_a_slug_is_taken_once_and_an_old_editor_is_refused(admin: Client) -> None:
     create(admin)
     again = create(admin)

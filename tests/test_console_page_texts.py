@@ -268,6 +268,8 @@ def test_the_editors_speak_ukrainian(admin: Client) -> None:
     assert "Як писати сторінку" in page_text(admin.get(EDIT))
     refused = admin.post(EDIT, {"text": "   ", "based_on": 0, "action": "save"})
     assert "Не збережено: текст порожній" in page_text(refused)
+    bad_link = admin.post(EDIT, {"text": "# Title\n\nSee [this](page:nowhere).", "based_on": 0, "action": "save"})
+    assert "рядок 3: сторінки 'nowhere' немає" in page_text(bad_link)
 
 
 def test_if_the_database_fails_the_page_shows_its_file_not_an_error(

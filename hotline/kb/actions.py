@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hotline.audit import log as audit
 from hotline.core.actor import Actor
@@ -32,7 +33,7 @@ class KbError(Exception):
 
 def _check_editor(actor: Actor) -> None:
     if actor.role not in EDITORS:
-        raise KbError("only administrators edit the knowledge base")
+        raise KbError(_("only administrators edit the knowledge base"))
 
 
 def _checked_texts(texts: Mapping[str, ArticleContent]) -> dict[str, ArticleContent]:
@@ -45,7 +46,7 @@ def _checked_texts(texts: Mapping[str, ArticleContent]) -> dict[str, ArticleCont
 def _locked(slug: str) -> Article:
     article = Article.objects.select_for_update().filter(slug=slug).first()
     if article is None:
-        raise KbError(f"no article {slug[:64]!r}")
+        raise KbError(_("there is no article %(slug)r") % {"slug": slug[:64]})
     return article
 
 
@@ -123,7 +124,7 @@ def do_create_article(
         raise KbError(str(exc)) from exc
     checked = _checked_texts(texts)
     if not checked:
-        raise KbError("an article needs its text in at least one language")
+        raise KbError(_("an article needs its text in at least one language"))
     with transaction.atomic():
         now = timezone.now()
         try:
@@ -132,7 +133,7 @@ def do_create_article(
                     slug=slug, position=position, published=published, created_at=now, updated_at=now
                 )
         except IntegrityError as exc:
-            raise KbError(f"an article {slug!r} already exists") from exc
+            raise KbError(_("an article %(slug)r already exists") % {"slug": slug}) from exc
         version = _write(actor, article, checked, [f"{lang} added" for lang in sorted(checked)], note)
         audit.record(
             actor,
@@ -167,7 +168,7 @@ def do_update_article(
         for lang in remove_languages:
             new.pop(lang, None)
         if not new:
-            raise KbError("an article needs its text in at least one language")
+            raise KbError(_("an article needs its text in at least one language"))
         changes = _changes(old, new)
         if position is not None and position != article.position:
             changes.append("position")
@@ -203,13 +204,13 @@ def do_rollback(actor: Actor, slug: str, to_version: int, *, note: str = "") -> 
         article = _locked(slug)
         target = ArticleVersion.objects.filter(article=article, number=to_version).first()
         if target is None:
-            raise KbError(f"{slug} has no version {to_version}")
+            raise KbError(_("%(slug)s has no version %(n)s") % {"slug": slug, "n": to_version})
         texts = {lang: ArticleContent.from_dict(data) for lang, data in target.texts().items()}
         position = int(target.content.get("position", article.position))
         old = current_texts(article)
         changes = _changes(old, texts) + (["position"] if position != article.position else [])
         if not changes:
-            raise KbError(f"version {to_version} is what {slug} already says")
+            raise KbError(_("version %(n)s is what %(slug)s already says") % {"slug": slug, "n": to_version})
         article.position = position
         version = _write(actor, article, texts, [f"restored from {to_version}", *changes], note)
         audit.record(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.utils.translation import gettext as _
 
 LANGUAGES: tuple[str, ...] = ("ru", "uk", "en")
 # An answer must fit one Telegram message (4096 characters) with its title and a line of markup.
@@ -54,7 +55,7 @@ class ArticleContent:
     def from_dict(cls, data: Mapping[str, Any]) -> ArticleContent:
         questions = data.get("questions") or ()
         if isinstance(questions, str) or not all(isinstance(q, str) for q in questions):
-            raise ContentError("questions are a list of strings")
+            raise ContentError(_("questions are a list of strings"))
         return cls(
             title=str(data.get("title") or "").strip(),
             questions=tuple(q.strip() for q in questions if q.strip()),
@@ -72,36 +73,51 @@ class ArticleFile:
 
 def check_slug(slug: str) -> str:
     if not (SLUG.match(slug) and len(slug) <= MAX_SLUG):
-        raise ContentError(f"a slug is lower-case words joined by hyphens, at most {MAX_SLUG} characters")
+        raise ContentError(
+            _("a slug is lower-case words joined by hyphens, at most %(n)s characters") % {"n": MAX_SLUG}
+        )
     return slug
 
 
 def check_language(language: str) -> str:
     if language not in LANGUAGES:
-        raise ContentError(f"language must be one of {', '.join(LANGUAGES)}, not {language[:10]!r}")
+        raise ContentError(
+            _("language must be one of %(languages)s, not %(language)r")
+            % {"languages": ", ".join(LANGUAGES), "language": language[:10]}
+        )
     return language
 
 
 def check_content(language: str, content: ArticleContent) -> ArticleContent:
     """Refuse text the bot could not send or the search could not use."""
-    where = f"{language}: "
-    if not content.title:
-        raise ContentError(where + "the title is empty")
-    if len(content.title) > MAX_TITLE:
-        raise ContentError(where + f"the title is longer than {MAX_TITLE} characters")
-    if not content.questions:
-        raise ContentError(where + "at least one question is needed, or the search cannot find the article")
-    if len(content.questions) > MAX_QUESTIONS:
-        raise ContentError(where + f"at most {MAX_QUESTIONS} questions")
-    if any(len(q) > MAX_QUESTION for q in content.questions):
-        raise ContentError(where + f"a question is longer than {MAX_QUESTION} characters")
-    if len(set(content.questions)) != len(content.questions):
-        raise ContentError(where + "a question is listed twice")
-    if not content.answer:
-        raise ContentError(where + "the answer is empty")
-    if len(content.answer) > MAX_ANSWER:
-        raise ContentError(where + f"the answer is {len(content.answer)} characters; the limit is {MAX_ANSWER}")
+    problem = _problem(content)
+    if problem:
+        raise ContentError(f"{language}: {problem}")
     return content
+
+
+def _problem(content: ArticleContent) -> str:
+    """What is wrong with one language's text, in the reader's language; empty if nothing."""
+    if not content.title:
+        return _("the title is empty")
+    if len(content.title) > MAX_TITLE:
+        return _("the title is longer than %(n)s characters") % {"n": MAX_TITLE}
+    if not content.questions:
+        return _("at least one question is needed, or the search cannot find the article")
+    if len(content.questions) > MAX_QUESTIONS:
+        return _("at most %(n)s questions") % {"n": MAX_QUESTIONS}
+    if any(len(q) > MAX_QUESTION for q in content.questions):
+        return _("a question is longer than %(n)s characters") % {"n": MAX_QUESTION}
+    if len(set(content.questions)) != len(content.questions):
+        return _("a question is listed twice")
+    if not content.answer:
+        return _("the answer is empty")
+    if len(content.answer) > MAX_ANSWER:
+        return _("the answer is %(length)s characters; the limit is %(n)s") % {
+            "length": len(content.answer),
+            "n": MAX_ANSWER,
+        }
+    return ""
 
 
 def parse_article(data: Any, *, source: str = "article") -> ArticleFile:

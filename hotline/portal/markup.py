@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 LinkResolver = Callable[[str, str], str]  # (slug, anchor) -> URL
 
@@ -49,7 +50,7 @@ def render(source: str, pages: Iterable[str], link: LinkResolver) -> Document:
     known = set(pages)
     lines = source.replace("\r\n", "\n").split("\n")
     if not lines or not lines[0].startswith("# "):
-        raise MarkupError("line 1: a page starts with '# Title'")
+        raise MarkupError(_("line %(n)s: a page starts with '# Title'") % {"n": 1})
     title = lines[0][2:].strip()
     out: list[str] = []
     for number, block in _blocks(lines[1:], first_line=2):
@@ -81,10 +82,10 @@ def _block(block: list[str], number: int, known: set[str], link: LinkResolver) -
     if heading and len(block) == 1:
         level = len(heading.group(1))
         if level == 1:
-            raise MarkupError(f"line {number}: only the first line is a '# Title'")
+            raise MarkupError(_("line %(n)s: only the first line is a '# Title'") % {"n": number})
         anchor = heading.group(3)
         if anchor is not None and not _ANCHOR.match(anchor):
-            raise MarkupError(f"line {number}: an anchor is lower-case letters, digits and hyphens")
+            raise MarkupError(_("line %(n)s: an anchor is lower-case letters, digits and hyphens") % {"n": number})
         ident = f' id="{anchor}"' if anchor else ""
         return f"<h{level}{ident}>{inline(heading.group(2))}</h{level}>"
     if first.startswith("- "):
@@ -93,7 +94,7 @@ def _block(block: list[str], number: int, known: set[str], link: LinkResolver) -
         return "<ol>" + "".join(f"<li>{inline(i)}</li>" for i in _items(block, number, None)) + "</ol>"
     if first.startswith(">"):
         if not all(line.startswith(">") for line in block):
-            raise MarkupError(f"line {number}: every line of a note starts with '>'")
+            raise MarkupError(_("line %(n)s: every line of a note starts with '>'") % {"n": number})
         text = " ".join(line[1:].strip() for line in block)
         return f'<aside class="note"><p>{inline(text)}</p></aside>'
     return f"<p>{inline(' '.join(line.strip() for line in block))}</p>"
@@ -109,7 +110,7 @@ def _items(block: list[str], number: int, marker: str | None) -> list[str]:
         elif line.startswith("  ") and items:
             items[-1] += " " + line.strip()
         else:
-            raise MarkupError(f"line {number + offset}: a list item starts with '- ' or '1. '")
+            raise MarkupError(_("line %(n)s: a list item starts with '- ' or '1. '") % {"n": number + offset})
     return items
 
 
@@ -122,22 +123,26 @@ def _inline(text: str, number: int, known: set[str], link: LinkResolver) -> str:
 
     linked = _LINK.sub(replace_link, escaped)
     if "](" in _LINK.sub("", escaped):
-        raise MarkupError(f"line {number}: a link is [words](page:slug), with no spaces or brackets in the target")
+        raise MarkupError(
+            _("line %(n)s: a link is [words](page:slug), with no spaces or brackets in the target") % {"n": number}
+        )
     return _BOLD.sub(r"<strong>\1</strong>", linked)
 
 
 def _target(target: str, number: int, known: set[str], link: LinkResolver) -> str:
     if target.startswith("#"):
         if not _ANCHOR.match(target[1:]):
-            raise MarkupError(f"line {number}: {target!r} is not an anchor")
+            raise MarkupError(_("line %(n)s: %(target)r is not an anchor") % {"n": number, "target": target})
         return target
     if not target.startswith("page:"):
-        raise MarkupError(f"line {number}: links go to portal pages (page:slug), not {target[:60]!r}")
-    slug, _, anchor = target[5:].partition("#")
+        raise MarkupError(
+            _("line %(n)s: links go to portal pages (page:slug), not %(target)r") % {"n": number, "target": target[:60]}
+        )
+    slug, _sep, anchor = target[5:].partition("#")
     if slug not in known:
-        raise MarkupError(f"line {number}: there is no page {slug!r}")
+        raise MarkupError(_("line %(n)s: there is no page %(slug)r") % {"n": number, "slug": slug})
     if anchor and not _ANCHOR.match(anchor):
-        raise MarkupError(f"line {number}: {anchor!r} is not an anchor")
+        raise MarkupError(_("line %(n)s: %(target)r is not an anchor") % {"n": number, "target": anchor})
     return link(slug, anchor)
 
 
