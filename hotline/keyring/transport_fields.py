@@ -36,21 +36,24 @@ def registered_fields() -> list[TransportField]:
     return [TransportField(apps.get_model(label), name, key) for label, name, key in TRANSPORT_FIELDS]
 
 
-def _aad(instance: models.Model, name: str) -> bytes:
+def _bound_key(model: type[models.Model], name: str) -> str:
+    """The field a registered transport field's ciphertext is bound to."""
     for label, field, key in TRANSPORT_FIELDS:
-        if label == type(instance)._meta.label and field == name:
-            return crypto.associated_data(instance._meta.db_table, name, getattr(instance, key))
-    raise LookupError(f"{type(instance)._meta.label}.{name} is not a registered transport field")
+        if label == model._meta.label and field == name:
+            return key
+    raise LookupError(f"{model._meta.label}.{name} is not a registered transport field")
+
+
+def _aad(instance: models.Model, name: str) -> bytes:
+    key = _bound_key(type(instance), name)
+    return crypto.associated_data(instance._meta.db_table, name, getattr(instance, key))
 
 
 def seal_value(model: type[models.Model], name: str, key_value: object, plaintext: str) -> bytes:
     """What :func:`seal_field` stores, for a row not built as an instance (``key_value``: its bound key)."""
-    for label, field, _key in TRANSPORT_FIELDS:
-        if label == model._meta.label and field == name:
-            return server_keys.get().transport_encrypt(
-                plaintext.encode(), crypto.associated_data(model._meta.db_table, name, key_value)
-            )
-    raise LookupError(f"{model._meta.label}.{name} is not a registered transport field")
+    _bound_key(model, name)
+    aad = crypto.associated_data(model._meta.db_table, name, key_value)
+    return server_keys.get().transport_encrypt(plaintext.encode(), aad)
 
 
 def seal_field(instance: models.Model, name: str, plaintext: str) -> bytes:
