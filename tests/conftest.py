@@ -82,6 +82,28 @@ def database_down() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every statement this thread's connection runs, the ORM's and the plain ones alike (on SQLite
+    those go to the driver directly, past Django's query log)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    seen: list[str] = []
+    if connection.vendor == "sqlite":
+        connection.ensure_connection()
+        raw = connection.connection
+        raw.set_trace_callback(seen.append)
+        try:
+            yield seen
+        finally:
+            raw.set_trace_callback(None)
+        return
+    with CaptureQueriesContext(connection) as captured:
+        yield seen
+    seen.extend(query["sql"] for query in captured.captured_queries)
+
+
 def actor_for(user: User) -> Actor:
     return Actor(user_id=user.pk, label=user.username, role=Role(user.role))
 

@@ -100,3 +100,25 @@ def test_each_applicant_sees_their_own_receipt_on_the_cached_page(org: Org) -> N
         seen.add(receipt)
         assert "placeholder" not in done.content.decode()
         assert find_case_by_receipt(receipt) is not None
+
+
+def test_requests_send_only_the_signal_handlers_that_have_work_here(client: Client) -> None:
+    """The statement log is kept only with DEBUG, no cache here has a connection to close; a failed
+    database connection is still replaced after every request."""
+    from django.core import signals
+    from django.core.cache import close_caches
+    from django.db import close_old_connections, reset_queries
+
+    from hotline.middleware import trim_request_signals
+
+    def receivers(signal: object) -> set[object]:
+        return {entry[1]() for entry in signal.receivers}  # type: ignore[attr-defined]
+
+    # As Django connects them (and as a test's query counting connects reset_queries back).
+    signals.request_started.connect(reset_queries)
+    signals.request_finished.connect(close_caches)
+    trim_request_signals()
+    started, finished = receivers(signals.request_started), receivers(signals.request_finished)
+    assert reset_queries not in started and close_caches not in finished
+    assert close_old_connections in started and close_old_connections in finished
+    assert client.get("/ping").status_code == 200

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 from django.db.models import OuterRef, Subquery
 
+from hotline import rows
 from hotline.pagetexts.models import PageVersion
 from hotline.portal.content import PAGES, file_text
 from hotline.portal.languages import LANGUAGES
@@ -23,22 +24,18 @@ def current_text(language: str, slug: str) -> str | None:
     """The newest version's text, or None when the page shows its file (never edited, or handed back).
 
     Registered with ``hotline.portal.content`` as a text source, so it runs on every page view: one
-    query on the (slug, language, number) index. If the database fails the page still shows its file
-    text rather than an error: the safety pages matter most when something is wrong.
+    plain statement (``hotline.rows``) on the (slug, language, number) index. If the database fails
+    the page still shows its file text rather than an error: the safety pages matter most when
+    something is wrong.
     """
     try:
-        row = (
-            PageVersion.objects.filter(slug=slug, language=language)
-            .order_by("-number")
-            .values_list("uses_file", "text")
-            .first()
-        )
+        version = rows.fetch(PageVersion, {"slug": slug, "language": language}, order_by="-number")
     except DatabaseError as exc:
         log.error("pagetexts: could not read the page text, showing the file (%s)", type(exc).__name__)
         return None
-    if row is None or row[0]:
+    if version is None or version.uses_file:
         return None
-    return row[1]
+    return version.text
 
 
 def newest(language: str, slug: str) -> PageVersion | None:

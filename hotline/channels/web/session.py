@@ -11,9 +11,10 @@ Nothing about an unfinished form is stored anywhere on the server, and the brows
   bot and phone intake use) and folds the effects that would touch the case store into the form:
   answers, metadata, "a case opens here". Answering a question costs no database access at all.
 * When the flow ends with a case (finished, or handed to a person) the form is *submitted*: one
-  transaction creates the web identity (its address is the form's random id, so a second post of
-  the same last page finds it and opens nothing twice), opens the case with every answer sealed to
-  the case key, issues the receipt and its mailbox. On the web the receipt is the only way back.
+  transaction (in the process's group commit, as a Telegram update) creates the web identity (its
+  address is the form's random id, so a second post of the same last page finds it and opens
+  nothing twice), opens the case with every answer sealed to the case key, issues the receipt and
+  its mailbox. On the web the receipt is the only way back.
 * An abandoned form leaves nothing to prune: it was never stored.
 
 Nothing here renders HTML; the portal's views turn a :class:`FormState` into a page.
@@ -30,17 +31,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import transaction
 
 from hotline import rows
-from hotline.audit import log as audit
 from hotline.cases import actions
 from hotline.cases.models import Case
 from hotline.core import crypto
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
 from hotline.core.metadata import Category, ChannelKind, Priority, Region
-from hotline.dbwrite import write_turn
+from hotline.dbwrite import run_write
 from hotline.flows import registry
 from hotline.flows.runner import INTAKE, Reply
 from hotline.keyring import server_keys
@@ -284,23 +283,28 @@ def _submit(form: Form, *, handed_over: bool) -> str | None:
     """Store the application: identity, case with its sealed answers, receipt, mailbox; one transaction.
 
     Returns the receipt, or None when this form was submitted before (the same last page posted twice).
+    The transaction joins the process's group commit (:func:`hotline.dbwrite.run_write`), as a
+    Telegram update does.
     """
+    return run_write(lambda: _store(form, handed_over=handed_over))
+
+
+def _store(form: Form, *, handed_over: bool) -> str | None:
     metadata = form.metadata
-    with write_turn(), transaction.atomic(), audit.batch():
-        identity = actions.get_or_create_identity(ChannelKind.WEB, form.id)
-        if _has_case(identity.applicant_id):
-            return None
-        case = actions.do_open_case(
-            ACTOR,
-            channel=ChannelKind.WEB,
-            identity=identity,
-            language=form.case_language or form.session.language,
-            category=Category(metadata.get("category", Category.UNKNOWN)),
-            region=Region(metadata.get("region", Region.UNKNOWN)),
-            group_size=int(metadata.get("group_size", "1")),
-            priority=Priority.HIGH if handed_over else Priority.NORMAL,
-            answers=form.answers,
-        )
-        receipt = actions.do_issue_receipt(ACTOR, case)
-        mailbox.open_for_new_receipt(case, receipt)
+    identity = actions.get_or_create_identity(ChannelKind.WEB, form.id)
+    if _has_case(identity.applicant_id):
+        return None
+    case = actions.do_open_case(
+        ACTOR,
+        channel=ChannelKind.WEB,
+        identity=identity,
+        language=form.case_language or form.session.language,
+        category=Category(metadata.get("category", Category.UNKNOWN)),
+        region=Region(metadata.get("region", Region.UNKNOWN)),
+        group_size=int(metadata.get("group_size", "1")),
+        priority=Priority.HIGH if handed_over else Priority.NORMAL,
+        answers=form.answers,
+    )
+    receipt = actions.do_issue_receipt(ACTOR, case)
+    mailbox.open_for_new_receipt(case, receipt)
     return receipt
