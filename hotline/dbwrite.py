@@ -18,13 +18,6 @@ trouble never fails the others; a database that is down fails every caller with 
 PostgreSQL has row locks, but every action also appends to the audit chain, whose head is one row:
 each transaction holds it from its append to its commit (a WAL flush). Group commit pays that, and
 the commit, once per batch there too. ``write_turn`` is a no-op on PostgreSQL.
-
-On SQLite the write-ahead log is copied back into the database file by a *checkpoint*, which by
-default the committing connection runs every thousand pages, inside its commit: copying pages and
-flushing the file to disk while every other writer waits for the turn. The writer thread's connection
-does not checkpoint; a checkpointer thread beside it does, a passive checkpoint (it never waits for
-and never blocks a writer or a reader) shortly after each commit, so the log stays small and the
-turn only appends to it.
 """
 
 from __future__ import annotations
@@ -34,7 +27,6 @@ import fcntl
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,8 +42,6 @@ _local = threading.local()
 
 # Pieces of work committed together at most; more wait for the next turn (keeps one turn short).
 MAX_BATCH = 64
-# The checkpointer runs at most this often (seconds), and only after a commit.
-CHECKPOINT_INTERVAL = 0.2
 
 
 @contextlib.contextmanager
@@ -104,8 +94,6 @@ class _Writer:
         self._queue: list[_Job[Any]] = []
         self._thread: threading.Thread | None = None
         self._pid = 0
-        self._checkpointer: _Checkpointer | None = None
-        self._configured: object = None  # the driver connection whose checkpoints were handed over
 
     def running(self) -> bool:
         return self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
@@ -116,8 +104,6 @@ class _Writer:
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._queue = []
                 self._pid = os.getpid()
-                self._configured = None
-                self._checkpointer = _Checkpointer() if connection.vendor == "sqlite" else None
                 self._thread = threading.Thread(target=self._loop, name="hotline-db-writer", daemon=True)
                 self._thread.start()
             self._queue.append(job)
@@ -151,7 +137,6 @@ class _Writer:
     def _run(self, jobs: list[_Job[Any]]) -> None:
         from hotline.audit import log as audit
 
-        self._hand_over_checkpoints()
         try:
             with write_turn(), transaction.atomic(), audit.batch():
                 for job in jobs:
@@ -177,23 +162,6 @@ class _Writer:
                     job.error, job.result = single, None
                     if isinstance(single, DatabaseError):
                         self._reconnect()
-        if self._checkpointer is not None:
-            self._checkpointer.committed()
-
-    def _hand_over_checkpoints(self) -> None:
-        """On SQLite, the writer's connection leaves checkpoints to the checkpointer (once per connection)."""
-        if self._checkpointer is None:
-            return
-        with contextlib.suppress(DatabaseError):  # a database that is down fails the batch itself
-            connection.ensure_connection()
-            if connection.connection is not self._configured:
-                with connection.cursor() as cursor:
-                    cursor.execute("PRAGMA wal_autocheckpoint=0")
-                self._configured = connection.connection
-
-    def close_checkpointer_connection(self) -> None:
-        if self._checkpointer is not None and self._pid == os.getpid():
-            self._checkpointer.close()
 
     @staticmethod
     def _reconnect() -> None:
@@ -202,57 +170,15 @@ class _Writer:
             connection.close()
 
 
-class _Checkpointer:
-    """Passive checkpoints of the SQLite write-ahead log, on a thread and connection of their own."""
-
-    def __init__(self) -> None:
-        self._due = threading.Event()
-        self._close = threading.Event()
-        self._closed = threading.Event()
-        self.checkpoints = 0
-        threading.Thread(target=self._loop, name="hotline-db-checkpointer", daemon=True).start()
-
-    def committed(self) -> None:
-        self._due.set()
-
-    def close(self) -> None:
-        """Close the thread's connection (it reconnects for its next checkpoint)."""
-        self._closed.clear()
-        self._close.set()
-        self._due.set()
-        self._closed.wait(timeout=5)
-
-    def _loop(self) -> None:
-        while True:
-            self._due.wait()
-            self._due.clear()
-            if self._close.is_set():
-                self._close.clear()
-                with contextlib.suppress(Exception):
-                    connection.close()
-                self._closed.set()
-                continue
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                self.checkpoints += 1
-            except Exception as exc:  # the next commit asks again; a connection that failed is replaced
-                log.warning("db: a checkpoint failed (%s)", type(exc).__name__)
-                with contextlib.suppress(Exception):
-                    connection.close()
-            time.sleep(CHECKPOINT_INTERVAL)
-
-
 _writer = _Writer()
 
 
 def close_writer_connection() -> None:
-    """Close the writer thread's database connection, and the checkpointer's (they reconnect when next
-    needed): before a database is dropped, as at the end of a test run."""
+    """Close the writer thread's database connection (it reconnects on its next batch): before a
+    database is dropped, as at the end of a test run."""
 
     if _writer.running():
         _writer.submit(_close_connection)
-        _writer.close_checkpointer_connection()
 
 
 def _close_connection() -> None:

@@ -184,34 +184,3 @@ def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
         assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
     assert dbwrite.run_write(lambda: threading.current_thread().name) == "hotline-db-writer"
 
-
-@pytest.mark.django_db(transaction=True)
-def test_on_sqlite_the_writer_leaves_checkpoints_to_the_checkpointer(org_tx: Org) -> None:
-    """The writer's connection never checkpoints inside its turn; the checkpointer keeps the log short."""
-    if connections["default"].vendor != "sqlite":
-        pytest.skip("the write-ahead log and its checkpoints are SQLite's")
-
-    def pragma(name: str) -> Any:
-        with connections["default"].cursor() as cursor:
-            cursor.execute(f"PRAGMA {name}")
-            return cursor.fetchone()[0]
-
-    assert dbwrite.run_write(lambda: pragma("wal_autocheckpoint")) == 0
-    assert pragma("wal_autocheckpoint") == 1000  # other connections keep SQLite's own checkpoints
-
-    checkpointer = dbwrite._writer._checkpointer
-    assert checkpointer is not None
-    before = checkpointer.checkpoints
-    for n in range(20):
-        dbwrite.run_write(lambda n=n: actions.get_or_create_identity(ChannelKind.TELEGRAM, f"770{n}"))
-    deadline = timezone.now() + timedelta(seconds=10)
-    while checkpointer.checkpoints == before and timezone.now() < deadline:
-        threading.Event().wait(0.05)
-    assert checkpointer.checkpoints > before
-    # After a passive checkpoint with nothing written since, every frame of the log is in the file.
-    threading.Event().wait(dbwrite.CHECKPOINT_INTERVAL + 0.1)
-    with connections["default"].cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        busy, frames, done = cursor.fetchone()
-    assert busy == 0 and frames == done
-    assert ChannelIdentity.objects.filter(kind="telegram").count() >= 20
