@@ -10,8 +10,10 @@ with forged forms, receipt guesses, and page loads.
 
     python bench/portal.py [--database sqlite|postgres|both] [--applications 400] [--workers 2]
 
-Prints one JSON object. The server runs with the default per-client limits; the global limit on new
-forms is raised so that it measures capacity, not policy (HOTLINE_PORTAL_GLOBAL_STARTS_PER_SECOND).
+Prints one JSON object, with the CPU time one application cost the server's processes and the load
+generator (``cpu_per_application``, read from /proc). The server runs with the default per-client
+limits; the global limit on new forms is raised so that it measures capacity, not policy
+(HOTLINE_PORTAL_GLOBAL_STARTS_PER_SECOND).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.telegram_ingest import Server  # noqa: E402
+from bench.telegram_ingest import Server, measured  # noqa: E402
 from hotline.core import flow as engine  # noqa: E402
 
 _FIELD = re.compile(r'name="(t|step)" value="([^"]*)"')
@@ -225,7 +227,12 @@ def bench(database: str, total: int, workers: int, threads: int | None, flood_cl
         asyncio.run(applications(url, 8, 16))  # warm up: templates, flow file, connections
         runs = {}
         for concurrency in (8, 64):
-            result = asyncio.run(applications(url, concurrency, total))
+            result, cpu = measured(
+                server,
+                lambda r: r["completed"],
+                lambda c=concurrency: applications(url, c, total),  # type: ignore[misc]
+            )
+            result["cpu_per_application"] = cpu
             ping = asyncio.run(baseline(url, concurrency, result["requests"]))
             runs[str(concurrency)] = {
                 "applications": result,

@@ -7,7 +7,8 @@ answers), one update after the other, as Telegram delivers them; many applicants
 
     python bench/telegram_ingest.py [--database sqlite|postgres|both] [--concurrency 64] [--applicants 400]
 
-Prints one JSON object.
+Prints one JSON object. Each run also gives the CPU time one update cost the server's processes and the
+load generator (``cpu_per_update``, read from /proc), since both share the machine.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,41 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user + system) used so far by the server's processes (its whole process group:
+        the supervisor, granian and its workers), read from /proc; None where there is no /proc."""
+        if self.proc is None or not os.path.isdir("/proc"):
+            return None
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[2]) == self.proc.pid:  # the process group: start_new_session made it the server's pid
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    server: Server, count: Callable[[dict[str, Any]], int], run: Callable[[], Coroutine[Any, Any, dict[str, Any]]]
+) -> tuple[dict[str, Any], dict[str, float | None]]:
+    """Run the load ``run()`` makes and return its result with the CPU it cost per unit (``count`` of
+    the result: requests, updates, applications), in milliseconds: the server's, and the load
+    generator's (it shares the machine)."""
+    server_before, client_before = server.cpu_seconds(), time.process_time()
+    result = asyncio.run(run())
+    server_after, client_after = server.cpu_seconds(), time.process_time()
+    units = max(1, count(result))
+    server_ms = None if server_before is None or server_after is None else (server_after - server_before)
+    return result, {
+        "server_cpu_ms": None if server_ms is None else round(server_ms * 1000 / units, 3),
+        "load_generator_cpu_ms": round((client_after - client_before) * 1000 / units, 3),
+    }
+
 
 async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tuple[str, str]] | None) -> dict[str, Any]:
     """``inputs`` None: the baseline (GET /ping as many times as the webhook run sends updates)."""
@@ -266,8 +303,14 @@ def bench(database: str, concurrency: int, applicants: int, workers: int, thread
     inputs = intake_inputs()
     with Server(database, workers, threads) as server:
         asyncio.run(run_load(server.url, concurrency, 20, None))  # warm up
-        baseline = asyncio.run(run_load(server.url, concurrency, applicants, None))
-        webhook = asyncio.run(run_load(server.url, concurrency, applicants, inputs))
+        baseline, ping_cpu = measured(
+            server, lambda r: r["requests"], lambda: run_load(server.url, concurrency, applicants, None)
+        )
+        webhook, webhook_cpu = measured(
+            server, lambda r: r["requests"], lambda: run_load(server.url, concurrency, applicants, inputs)
+        )
+        baseline["cpu_per_request"] = ping_cpu
+        webhook["cpu_per_update"] = webhook_cpu
     return {
         "database": database,
         "concurrency": concurrency,
