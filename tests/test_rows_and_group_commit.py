@@ -183,4 +183,3 @@ def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
     with transaction.atomic():
         assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
     assert dbwrite.run_write(lambda: threading.current_thread().name) == "hotline-db-writer"
-
