@@ -32,6 +32,7 @@ run: $(BIN)/hotline
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check hotline tests bench
 	$(BIN)/mypy hotline
+	$(BIN)/mypy --explicit-package-bases bench
 
 test-sqlite: $(VENV)/.test-deps browser
 	env -u DATABASE_URL HOTLINE_DATA_DIR=$(CURDIR)/var/test-sqlite $(BIN)/python -m pytest -q

@@ -132,7 +132,7 @@ class Server:
         import psycopg
 
         db = dj_database_url.parse(PG_URL)
-        params = {
+        params: dict[str, Any] = {
             "host": db.get("HOST") or "127.0.0.1",
             "port": db.get("PORT") or 5432,
             "user": db.get("USER") or None,
