@@ -24,14 +24,22 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
+import pickle
+import select
+import selectors
+import socket
+import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 T = TypeVar("T")
@@ -63,19 +71,25 @@ def write_turn() -> Iterator[None]:
         os.close(fd)
 
 
-def run_write(work: Callable[[], T]) -> T:
-    """Run ``work`` in a write transaction (with an audit batch) and return its result once committed.
+def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``work(*args, **kwargs)`` in a write transaction (with an audit batch) and return its result
+    once committed.
 
-    From a thread outside any transaction, the work joins the process's group commit (see the module
-    docstring) and runs on the writer thread, so it must not depend on the caller's thread (its
-    database connection, thread-locals). Inside a transaction it runs here, in a savepoint.
+    From a thread outside any transaction, the work joins a group commit (see the module docstring):
+    on the writer process when ``HOTLINE_WRITER_SOCKET`` names one (then ``work`` must be a module-level
+    function and its arguments picklable), otherwise on this process's writer thread. Either way it
+    must not depend on the caller's thread (its database connection, thread-locals). Inside a
+    transaction it runs here, in a savepoint.
     """
     from hotline.audit import log as audit
 
     if connection.in_atomic_block:
         with write_turn(), transaction.atomic(), audit.batch():
-            return work()
-    return _writer.submit(work)
+            return work(*args, **kwargs)
+    address = settings.HOTLINE_WRITER_SOCKET
+    if address:
+        return _remote.call(address, work, args, kwargs)
+    return _writer.submit(functools.partial(work, *args, **kwargs) if args or kwargs else work)
 
 
 @dataclass
@@ -123,9 +137,9 @@ class _Writer:
             jobs = [job for job in jobs if job.work is not _close_connection]
             try:
                 if jobs:
-                    self._run(jobs)
+                    run_batch(jobs)
                 if closing:
-                    self._reconnect()
+                    _reconnect()
             except BaseException as exc:  # the thread is going away: nobody may think their work was stored
                 for job in jobs:
                     job.error, job.result = DatabaseError(f"the writer stopped ({type(exc).__name__})"), None
@@ -134,40 +148,43 @@ class _Writer:
                 for job in jobs + closing:
                     job.done.set()
 
-    def _run(self, jobs: list[_Job[Any]]) -> None:
-        from hotline.audit import log as audit
 
-        try:
-            with write_turn(), transaction.atomic(), audit.batch():
-                for job in jobs:
-                    try:
-                        with transaction.atomic(), audit.savepoint():
-                            job.result = job.work()
-                    except Exception as exc:  # the piece is rolled back alone; its caller gets the error
-                        job.error = exc
-                    if connection.needs_rollback:  # a savepoint could not be rolled back: give up the batch
-                        raise DatabaseError("the write transaction was aborted")
-        except Exception as exc:
-            # Nothing of this batch is stored. Run again, one at a time, every piece that had not
-            # failed on its own (a piece that raised keeps its error: it would raise again).
-            log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
-            self._reconnect()
-            again = [job for job in jobs if job.error is None or isinstance(job.error, DatabaseError)]
-            for job in again:
-                job.error, job.result = None, None
+def run_batch(jobs: list[_Job[Any]]) -> None:
+    """Run jobs in one write transaction, each in its own savepoint; set each job's result or error
+    (the caller sets ``done``). If the batch as a whole fails, run the pieces again one at a time."""
+    from hotline.audit import log as audit
+
+    try:
+        with write_turn(), transaction.atomic(), audit.batch():
+            for job in jobs:
                 try:
-                    with write_turn(), transaction.atomic(), audit.batch():
+                    with transaction.atomic(), audit.savepoint():
                         job.result = job.work()
-                except Exception as single:
-                    job.error, job.result = single, None
-                    if isinstance(single, DatabaseError):
-                        self._reconnect()
+                except Exception as exc:  # the piece is rolled back alone; its caller gets the error
+                    job.error = exc
+                if connection.needs_rollback:  # a savepoint could not be rolled back: give up the batch
+                    raise DatabaseError("the write transaction was aborted")
+    except Exception as exc:
+        # Nothing of this batch is stored. Run again, one at a time, every piece that had not
+        # failed on its own (a piece that raised keeps its error: it would raise again).
+        log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
+        _reconnect()
+        again = [job for job in jobs if job.error is None or isinstance(job.error, DatabaseError)]
+        for job in again:
+            job.error, job.result = None, None
+            try:
+                with write_turn(), transaction.atomic(), audit.batch():
+                    job.result = job.work()
+            except Exception as single:
+                job.error, job.result = single, None
+                if isinstance(single, DatabaseError):
+                    _reconnect()
 
-    @staticmethod
-    def _reconnect() -> None:
-        """After a failed transaction, start the next one on a fresh connection."""
-        with contextlib.suppress(Exception):
-            connection.close()
+
+def _reconnect() -> None:
+    """After a failed transaction, start the next one on a fresh connection."""
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 _writer = _Writer()
@@ -183,3 +200,235 @@ def close_writer_connection() -> None:
 
 def _close_connection() -> None:
     """Not work: a request to the writer thread to close its connection (see :meth:`_Writer._loop`)."""
+
+
+# --- the writer process --------------------------------------------------------------------------
+#
+# On SQLite, ``hotline serve`` runs one writer process (``hotline writer``) and points the web
+# processes at it with HOTLINE_WRITER_SOCKET. Their ``run_write`` calls travel over a Unix socket as
+# pickled (function, arguments); the writer process gathers whatever requests are waiting, runs them
+# with :func:`run_batch` (the same group commit as the writer thread) and answers each one after the
+# commit. The writer never competes for a GIL with request threads, and only one process takes the
+# write turn for the busy paths instead of each web process in alternation.
+#
+# A frame is a 4-byte big-endian length and a pickle. The socket is created 0600, and the writer
+# accepts only peers running as its own user (SO_PEERCRED): whoever could connect otherwise could
+# read the keys in the data directory anyway.
+
+MAX_FRAME = 64 * 1024 * 1024
+CONNECT_WAIT = 3.0  # seconds a caller waits for the writer to (re)start before the database counts as down
+REPLY_TIMEOUT = 60.0
+_HEADER = struct.Struct(">I")
+
+
+class WriterUnavailable(DatabaseError):
+    """The writer process could not be reached, or went away before answering."""
+
+
+def _send(sock: socket.socket, payload: bytes) -> None:
+    sock.sendall(_HEADER.pack(len(payload)) + payload)
+
+
+def _receive(sock: socket.socket) -> bytes:
+    header = _read_exactly(sock, _HEADER.size)
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ConnectionError(f"a frame of {size} bytes is larger than allowed")
+    return _read_exactly(sock, size)
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise ConnectionError("the connection was closed")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class _Remote:
+    """A web process's side of the writer process: one connection per thread, reused."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def call(self, address: str, work: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        try:
+            request = pickle.dumps((work, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise TypeError(f"work for the writer process must be a module-level function, picklable: {exc}") from None
+        sock = self._connection(address)
+        try:
+            _send(sock, request)
+            reply = _receive(sock)
+        except OSError as exc:
+            self._drop()
+            raise WriterUnavailable(f"the writer process went away before answering ({type(exc).__name__})") from None
+        ok, value = pickle.loads(reply)  # noqa: S301 (from our own writer process, a peer checked by uid)
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    def _connection(self, address: str) -> socket.socket:
+        sock: socket.socket | None = getattr(self._local, "sock", None)
+        if sock is not None and getattr(self._local, "address", None) == address and _idle_and_open(sock):
+            return sock
+        self._drop()
+        deadline = time.monotonic() + CONNECT_WAIT
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise WriterUnavailable(f"the writer process is not answering ({type(exc).__name__})") from None
+                time.sleep(0.05)
+                continue
+            sock.settimeout(REPLY_TIMEOUT)
+            self._local.sock, self._local.address = sock, address
+            return sock
+
+    def _drop(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def _idle_and_open(sock: socket.socket) -> bool:
+    """Between calls nothing should arrive; a readable connection is one the writer closed (it restarted)."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return not readable
+
+
+_remote = _Remote()
+
+
+class WriterServer:
+    """The writer process's loop: accept web processes, run what they send in group commits."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._stop = threading.Event()
+        self.batches = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def serve(self, ready: Callable[[], None] | None = None) -> None:
+        path = Path(self.address)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # a socket left by a writer that was killed
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)
+        try:
+            listener.bind(self.address)
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.address, 0o600)
+        listener.listen(256)
+        listener.setblocking(False)
+        selector = selectors.DefaultSelector()
+        selector.register(listener, selectors.EVENT_READ)
+        log.info("db: the writer process is serving on %s", self.address)
+        if ready is not None:
+            ready()
+        try:
+            while not self._stop.is_set():
+                waiting: list[tuple[socket.socket, _Job[Any]]] = []
+                events = selector.select(timeout=0.5)
+                while events:
+                    accepted = False
+                    for key, _ in events:
+                        sock = key.fileobj
+                        assert isinstance(sock, socket.socket)
+                        if sock is listener:
+                            accepted = self._accept(listener, selector)
+                            continue
+                        job = self._read_request(sock, selector)
+                        if job is not None:
+                            waiting.append((sock, job))
+                    # New connections bring their first requests: gather those into this batch too.
+                    events = selector.select(timeout=0) if accepted else []
+                for start in range(0, len(waiting), MAX_BATCH):
+                    part = waiting[start : start + MAX_BATCH]
+                    run_batch([job for _, job in part])
+                    self.batches += 1
+                    for sock, job in part:
+                        self._answer(sock, job, selector)
+        finally:
+            for key in list(selector.get_map().values()):
+                with contextlib.suppress(OSError):
+                    key.fileobj.close()  # type: ignore[union-attr]
+            selector.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            _reconnect()
+
+    @staticmethod
+    def _accept(listener: socket.socket, selector: selectors.BaseSelector) -> bool:
+        """Accept every connection waiting; True if there was any."""
+        accepted = False
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:  # BlockingIOError: none left
+                return accepted
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _pid, uid, _gid = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                log.warning("db: refused a connection to the writer from another user (uid %d)", uid)
+                sock.close()
+                continue
+            sock.setblocking(True)
+            sock.settimeout(REPLY_TIMEOUT)
+            selector.register(sock, selectors.EVENT_READ)
+            accepted = True
+
+    @staticmethod
+    def _close(sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(sock)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    def _read_request(self, sock: socket.socket, selector: selectors.BaseSelector) -> _Job[Any] | None:
+        try:
+            frame = _receive(sock)
+        except OSError:  # the web process went away (or sent something that is not a frame)
+            self._close(sock, selector)
+            return None
+        try:
+            work, args, kwargs = pickle.loads(frame)  # noqa: S301 (a peer running as our own user)
+            if not callable(work):
+                raise TypeError("the request names no function")
+        except Exception as exc:
+            job: _Job[Any] = _Job(lambda: None)
+            job.error = TypeError(f"the writer could not read the request ({type(exc).__name__})")
+            self._answer(sock, job, selector)
+            return None
+        return _Job(functools.partial(work, *args, **kwargs))
+
+    def _answer(self, sock: socket.socket, job: _Job[Any], selector: selectors.BaseSelector) -> None:
+        reply = _pickled((True, job.result)) if job.error is None else None
+        if reply is None:
+            error = job.error or TypeError("the result could not be sent back")
+            reply = _pickled((False, error)) or pickle.dumps(
+                (False, RuntimeError(f"{type(error).__name__} (not transferable)"))
+            )
+        try:
+            _send(sock, reply)
+        except OSError:  # the caller went away; what it asked for is committed all the same
+            self._close(sock, selector)
+
+
+def _pickled(value: object) -> bytes | None:
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None

@@ -161,6 +161,9 @@ HOTLINE_PORT = env_int("HOTLINE_PORT", 8000, minimum=1)
 HOTLINE_WEB_WORKERS = env_int("HOTLINE_WEB_WORKERS", 2, minimum=1)
 # Request threads per web worker; each may hold one database connection (mind PostgreSQL's max_connections).
 HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
+# The writer process's Unix socket (``hotline writer``): set by ``hotline serve`` for its children on
+# SQLite; empty means each process commits its own busy-path writes on a writer thread.
+HOTLINE_WRITER_SOCKET = env_str("HOTLINE_WRITER_SOCKET", "")
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

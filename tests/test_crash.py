@@ -1,8 +1,10 @@
-"""Crash safety: `kill -9` the web server and the worker in the middle of a stream of updates and
-replies. Afterwards no update that was acknowledged with a 2xx is missing, and no case is duplicated.
+"""Crash safety: `kill -9` the web server and the worker (and the writer process, where there is
+one) in the middle of a stream of updates and replies. Afterwards no update that was acknowledged
+with a 2xx is missing, and no case is duplicated.
 
-The web server (granian) and the worker run as real processes against the test database; the
-Telegram emulator plays Telegram, retrying webhook deliveries until they succeed, as Telegram does.
+The web server (granian), the worker and the writer run as real processes against the test
+database; the Telegram emulator plays Telegram, retrying webhook deliveries until they succeed, as
+Telegram does.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def _free_port() -> int:
 
 
 class Processes:
-    def __init__(self, emulator: TelegramEmulator, port: int) -> None:
+    def __init__(self, emulator: TelegramEmulator, port: int, writer_socket: Path | None = None) -> None:
         db = connection.settings_dict
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
         if connection.vendor == "sqlite":
@@ -61,9 +63,23 @@ class Processes:
                 "HOTLINE_WORKER_POLL_SECONDS": "0.1",
             }
         )
+        if writer_socket is not None:
+            self.env["HOTLINE_WRITER_SOCKET"] = str(writer_socket)
+        self.writer_socket = writer_socket
         self.port = port
         self.web: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
+        self.writer: subprocess.Popen[bytes] | None = None
+
+    def start_writer(self) -> None:
+        assert self.writer_socket is not None
+        self.writer = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "writer", "--socket", str(self.writer_socket)],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def start_web(self) -> None:
         self.web = subprocess.Popen(
@@ -116,17 +132,21 @@ class Processes:
     def stop(self) -> None:
         self.kill(self.web)
         self.kill(self.worker)
+        self.kill(self.writer)
 
 
+@pytest.mark.parametrize("writer", [False, True], ids=["writer-thread", "writer-process"])
 def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no_case(
-    org_tx: Org, tmp_path: Path
+    org_tx: Org, tmp_path: Path, writer: bool
 ) -> None:
     emulator = TelegramEmulator(
         token=TOKEN, rate_limits=RateLimits(per_chat_rate=0, global_rate=0), webhook_retry_max=0.3
     ).start()
     port = _free_port()
-    procs = Processes(emulator, port)
+    procs = Processes(emulator, port, writer_socket=tmp_path / "writer.sock" if writer else None)
     try:
+        if writer:
+            procs.start_writer()
         procs.start_web()
         procs.start_worker()
         set_webhook(emulator, f"http://127.0.0.1:{port}/telegram/webhook")
@@ -149,12 +169,21 @@ def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no
         sender.start()
         total = USERS * (MESSAGES_PER_USER + 2)
         # Crash both, twice, while updates and replies are flowing.
+        # With a writer process: first the writer alone (the web server finds the new one), then all.
         for crash_at in (total // 4, total // 2):
             while len({a.update_id for a in emulator.webhook_attempts if a.ok}) < crash_at:
                 time.sleep(0.02)
+            if writer and crash_at == total // 4:
+                procs.kill(procs.writer)
+                time.sleep(0.3)
+                procs.start_writer()
+                continue
             procs.kill(procs.web)
             procs.kill(procs.worker)
+            procs.kill(procs.writer)
             time.sleep(0.3)
+            if writer:
+                procs.start_writer()
             procs.start_web()
             procs.start_worker()
         sender.join()

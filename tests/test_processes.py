@@ -84,6 +84,7 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         status, page = _get(f"http://127.0.0.1:{port}/")
         assert status == 200 and page
+        assert (tmp_path / "var" / "writer.sock").is_socket(), "on SQLite the writer process serves"
         # The worker ran its first jobs (they are due at once).
         deadline = time.monotonic() + 30
         while (
@@ -105,10 +106,93 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) 
         assert "Hotline is serving on" in out and "hotline setup" in out
         with pytest.raises(OSError):
             _get(f"http://127.0.0.1:{port}/healthz")
+        assert not (tmp_path / "var" / "writer.sock").exists()
         # Nothing of the process group is left running.
         time.sleep(0.5)
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _post_update(port: int, update_id: int, chat_id: int, text: str) -> int:
+    update = {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "chat": {"id": chat_id, "type": "private", "first_name": "A"},
+            "from": {"id": chat_id, "is_bot": False, "first_name": "A", "language_code": "en"},
+            "text": text,
+        },
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/telegram/webhook",
+        data=json.dumps(update).encode(),
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "serve-test-secret"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback only)
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.slow
+def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    (tmp_path / "pw").write_text("a long enough password")
+    assert _hotline(data, "setup", "--username", "admin", "--password-file", str(tmp_path / "pw")).returncode == 0
+    port = _free_port()
+    env = _env(data) | {
+        "TELEGRAM_BOT_TOKEN": "1:serve-test",
+        "TELEGRAM_WEBHOOK_SECRET": "serve-test-secret",
+        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_API_BASE": "http://127.0.0.1:9",  # nothing is delivered: no worker runs
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", "--no-worker", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert _post_update(port, 1, 555, "/start") == 200
+        writers = subprocess.run(["pgrep", "-f", "hotline writer"], capture_output=True, text=True).stdout.split()
+        mine = [int(p) for p in writers if os.getpgid(int(p)) == proc.pid]
+        assert len(mine) == 1, writers
+        os.kill(mine[0], signal.SIGKILL)
+        # Telegram retries until it gets a 2xx; a redelivered update is not stored twice.
+        statuses = []
+        for update_id in (2, 2, 3):
+            deadline = time.monotonic() + 60
+            while (status := _post_update(port, update_id, 555, "yes")) != 200 and time.monotonic() < deadline:
+                statuses.append(status)
+                time.sleep(0.2)
+            assert status == 200
+        assert set(statuses) <= {503}, statuses
+        stored = _hotline(
+            data,
+            "shell",
+            "-c",
+            "from hotline.channels.telegram.models import ProcessedUpdate as P; "
+            "print(sorted(P.objects.values_list('update_id', flat=True)))",
+        ).stdout.strip()
+        assert stored.splitlines()[-1] == "[1, 2, 3]"
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "the writer process exited" in out and "starting it again" in out
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

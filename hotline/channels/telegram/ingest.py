@@ -35,7 +35,7 @@ def process_update(update: Update) -> Outcome:
     """
     for attempt in range(3):
         try:
-            return run_write(lambda: _store(update))
+            return run_write(_store, update)
         except IntegrityError:
             # Two deliveries of one update, or two first messages of one new chat, raced: try again.
             if attempt == 2:
@@ -44,7 +44,7 @@ def process_update(update: Update) -> Outcome:
             raise
         except Exception as exc:
             log.error("telegram: update %d could not be handled (%s)", update.update_id, type(exc).__name__)
-            return run_write(lambda: _record_failure(update))
+            return run_write(_record_failure, update)
     return "stored"
 
 

@@ -286,7 +286,7 @@ def _submit(form: Form, *, handed_over: bool) -> str | None:
     The transaction joins the process's group commit (:func:`hotline.dbwrite.run_write`), as a
     Telegram update does.
     """
-    return run_write(lambda: _store(form, handed_over=handed_over))
+    return run_write(_store, form, handed_over=handed_over)
 
 
 def _store(form: Form, *, handed_over: bool) -> str | None:

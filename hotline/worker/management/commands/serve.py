@@ -1,30 +1,40 @@
-"""``hotline serve``: the web server (granian, several workers) and the worker, together.
+"""``hotline serve``: the web server (granian, several workers) and the worker, together; on SQLite
+also the writer process, which commits the web processes' Telegram updates and form submissions.
 
-Ctrl-C or SIGTERM stops both; if either dies, the other is stopped too and the exit status says so.
+Ctrl-C or SIGTERM stops them all (the writer last, after the requests it serves). If the web server
+or the worker dies, the others are stopped too and the exit status says so; a writer process that
+dies is started again (granian restarts its own workers the same way), unless it keeps dying.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
 from argparse import ArgumentParser
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from hotline.keyring.actions import KeyringError, check_server_keys, is_set_up
 
 STOP_TIMEOUT = 15.0
+WRITER_START_TIMEOUT = 60.0
+WRITER_RESTARTS = 5  # within WRITER_RESTART_WINDOW seconds, then serve gives up
+WRITER_RESTART_WINDOW = 60.0
 
 
 class Command(BaseCommand):
@@ -57,6 +67,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         env = dict(os.environ)
+        self.writer: subprocess.Popen[bytes] | None = None
+        self.writer_restarts: list[float] = []
+        if connection.vendor == "sqlite":
+            env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
+            self.writer = self._start_writer(env)
         emulator = None
         if options["demo"]:
             emulator, demo_env = self._start_demo(options["demo_port"])
@@ -67,10 +82,11 @@ class Command(BaseCommand):
         try:
             if emulator is not None:
                 self._connect_demo(emulator, options["host"], options["port"], env)
-            failed = self._supervise(children)
+            failed = self._supervise(children, env)
         finally:
             if emulator is not None:
                 emulator.stop()
+            self._stop_writer()
         if failed:
             raise CommandError("a child process exited unexpectedly; everything was stopped")
 
@@ -138,11 +154,54 @@ class Command(BaseCommand):
             env=env,
         )
 
-    def _supervise(self, children: list[subprocess.Popen[bytes]]) -> bool:
+    def _writer_socket(self) -> str:
+        """The writer's socket: in the data directory, or a private directory if that path is too long
+        for a Unix socket (about 100 bytes)."""
+        path = settings.HOTLINE_DATA_DIR / "writer.sock"
+        if len(os.fsencode(path)) < 100:
+            return str(path)
+        return str(Path(tempfile.mkdtemp(prefix="hotline-")) / "writer.sock")
+
+    def _start_writer(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start the writer process and wait until it listens (the web processes would wait too)."""
+        address = env["HOTLINE_WRITER_SOCKET"]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(address)
+        writer = subprocess.Popen([sys.executable, "-m", "hotline", "writer", "--socket", address], env=env)  # noqa: S603
+        deadline = time.monotonic() + WRITER_START_TIMEOUT
+        while not os.path.exists(address) and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return writer
+
+    def _check_writer(self, env: dict[str, str]) -> bool:
+        """Start the writer again if it died; False if it keeps dying."""
+        if self.writer is None or self.writer.poll() is None:
+            return True
+        now = time.monotonic()
+        self.writer_restarts = [t for t in self.writer_restarts if now - t < WRITER_RESTART_WINDOW] + [now]
+        if len(self.writer_restarts) > WRITER_RESTARTS:
+            self.stderr.write(f"the writer process keeps exiting (status {self.writer.returncode}); stopping")
+            return False
+        self.stderr.write(f"the writer process exited (status {self.writer.returncode}); starting it again")
+        self.writer = self._start_writer(env)
+        return True
+
+    def _stop_writer(self) -> None:
+        if self.writer is None:
+            return
+        if self.writer.poll() is None:
+            self.writer.send_signal(signal.SIGTERM)
+        try:
+            self.writer.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.writer.kill()
+            self.writer.wait()
+
+    def _supervise(self, children: list[subprocess.Popen[bytes]], env: dict[str, str]) -> bool:
         """Wait until asked to stop or until a child exits; then stop all. True if a child failed."""
         failed = False
         while not self.stopping:
-            if any(child.poll() is not None for child in children):
+            if any(child.poll() is not None for child in children) or not self._check_writer(env):
                 failed = True
                 break
             time.sleep(0.2)
