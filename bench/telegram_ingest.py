@@ -202,7 +202,7 @@ class Server:
 
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) used so far by the server's processes (its whole process group:
-        the supervisor, granian and its workers), read from /proc; None where there is no /proc."""
+        the supervisor, the writer, granian and its workers), read from /proc; None where there is no /proc."""
         if self.proc is None or not os.path.isdir("/proc"):
             return None
         ticks = 0
