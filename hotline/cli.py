@@ -1,6 +1,6 @@
 """The ``hotline`` command: Django's management commands under the project's settings.
 
-``hotline serve``, ``hotline worker``, ``hotline setup``, ``hotline keys …``, ``hotline audit verify``,
+``hotline serve``, ``hotline worker``, ``hotline writer``, ``hotline setup``, ``hotline keys …``, ``hotline audit verify``,
 ``hotline purge`` and ``hotline backup`` are management commands of the apps; ``hotline migrate``
 and the other Django commands work too.
 """
