@@ -245,6 +245,8 @@ def bench(database: str, total: int, workers: int, threads: int | None, flood_cl
         "database": database,
         "web_workers": workers,
         "web_threads": threads or "default (HOTLINE_WEB_THREADS)",
+        # hotline serve runs one writer process on SQLite; on PostgreSQL each web process commits itself.
+        "writer": "one writer process" if database == "sqlite" else "a writer thread per web process",
         "runs": runs,
         "flood": {
             "flood_clients": flood_clients,

@@ -318,6 +318,8 @@ def bench(database: str, concurrency: int, applicants: int, workers: int, thread
         "updates_per_applicant": len(inputs),
         "web_workers": workers,
         "web_threads": threads or "default (HOTLINE_WEB_THREADS)",
+        # hotline serve runs one writer process on SQLite; on PostgreSQL each web process commits itself.
+        "writer": "one writer process" if database == "sqlite" else "a writer thread per web process",
         "baseline_ping": baseline,
         "webhook": webhook,
         "ratio_to_baseline": round(webhook["per_second"] / baseline["per_second"], 3),

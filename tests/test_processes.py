@@ -116,14 +116,17 @@ def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) 
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+PLANTED = "Planted-Writer-Name-7731"
+
+
 def _post_update(port: int, update_id: int, chat_id: int, text: str) -> int:
     update = {
         "update_id": update_id,
         "message": {
             "message_id": update_id,
             "date": 1_700_000_000,
-            "chat": {"id": chat_id, "type": "private", "first_name": "A"},
-            "from": {"id": chat_id, "is_bot": False, "first_name": "A", "language_code": "en"},
+            "chat": {"id": chat_id, "type": "private", "first_name": PLANTED},
+            "from": {"id": chat_id, "is_bot": False, "first_name": PLANTED, "language_code": "en"},
             "text": text,
         },
     }
@@ -167,7 +170,7 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
                 break
             except OSError:
                 time.sleep(0.2)
-        assert _post_update(port, 1, 555, "/start") == 200
+        assert _post_update(port, 1, 555_123_987, "/start") == 200
         writers = subprocess.run(["pgrep", "-f", "hotline writer"], capture_output=True, text=True).stdout.split()
         mine = [int(p) for p in writers if os.getpgid(int(p)) == proc.pid]
         assert len(mine) == 1, writers
@@ -176,7 +179,8 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
         statuses = []
         for update_id in (2, 2, 3):
             deadline = time.monotonic() + 60
-            while (status := _post_update(port, update_id, 555, "yes")) != 200 and time.monotonic() < deadline:
+            text = f"yes {PLANTED}" if update_id == 3 else "yes"
+            while (status := _post_update(port, update_id, 555_123_987, text)) != 200 and time.monotonic() < deadline:
                 statuses.append(status)
                 time.sleep(0.2)
             assert status == 200
@@ -193,6 +197,12 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
         assert "the writer process exited" in out and "starting it again" in out
+        # What crossed the writer's socket is nowhere in the data directory or the output.
+        assert PLANTED not in out and "555123987" not in out
+        for path in data.rglob("*"):
+            if path.is_file():
+                content = path.read_bytes()
+                assert PLANTED.encode() not in content and b"555123987" not in content, path
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
