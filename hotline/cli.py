@@ -1,8 +1,8 @@
 """The ``hotline`` command: Django's management commands under the project's settings.
 
-``hotline serve``, ``hotline worker``, ``hotline writer``, ``hotline setup``, ``hotline keys …``, ``hotline audit verify``,
-``hotline purge`` and ``hotline backup`` are management commands of the apps; ``hotline migrate``
-and the other Django commands work too.
+``hotline serve``, ``hotline worker``, ``hotline writer``, ``hotline setup``, ``hotline keys …``,
+``hotline audit verify``, ``hotline purge`` and ``hotline backup`` are management commands of the
+apps; ``hotline migrate`` and the other Django commands work too.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, OperationalError, connection
 
 from hotline import dbwrite
 from hotline.channels.telegram.ingest import _claim
@@ -79,6 +79,10 @@ def whose_thread() -> str:
     return threading.current_thread().name
 
 
+def database_fails() -> None:
+    raise OperationalError("database is locked")
+
+
 def unpicklable_result() -> object:
     return threading.Lock()
 
@@ -116,6 +120,13 @@ def test_an_error_reaches_its_caller_and_only_its_own_work_is_rolled_back(writer
     stored = set(ProcessedUpdate.objects.values_list("update_id", flat=True))
     assert stored == {200 + i for i in range(16) if i % 4}
     assert writer.server is not None and writer.server.batches <= 3, "callers that wait together share a commit"
+
+
+def test_a_database_error_in_the_writer_is_a_database_error_for_the_caller(writer: WriterThread) -> None:
+    """The webhook answers 503 to DatabaseError (Telegram retries): it must survive the trip."""
+    with pytest.raises(OperationalError, match="database is locked"):
+        dbwrite.run_write(database_fails)
+    assert dbwrite.run_write(claim, 350) is True
 
 
 def test_work_that_cannot_travel_is_refused_before_anything_is_sent(writer: WriterThread) -> None:

@@ -169,7 +169,9 @@ class Command(BaseCommand):
             os.unlink(address)
         writer = subprocess.Popen([sys.executable, "-m", "hotline", "writer", "--socket", address], env=env)  # noqa: S603
         deadline = time.monotonic() + WRITER_START_TIMEOUT
-        while not os.path.exists(address) and writer.poll() is None and time.monotonic() < deadline:
+        while (
+            not os.path.exists(address) and writer.poll() is None and not self.stopping and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         return writer
 
