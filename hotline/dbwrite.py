@@ -218,6 +218,7 @@ def _close_connection() -> None:
 MAX_FRAME = 64 * 1024 * 1024
 CONNECT_WAIT = 3.0  # seconds a caller waits for the writer to (re)start before the database counts as down
 REPLY_TIMEOUT = 60.0
+READ_TIMEOUT = 10.0  # the writer's wait for the rest of a request whose first bytes have arrived
 _HEADER = struct.Struct(">I")
 
 
@@ -301,9 +302,11 @@ class _Remote:
 
 
 def _idle_and_open(sock: socket.socket) -> bool:
-    """Between calls nothing should arrive; a readable connection is one the writer closed (it restarted)."""
-    readable, _, _ = select.select([sock], [], [], 0)
-    return not readable
+    """Between calls nothing should arrive; a readable connection is one the writer closed (it restarted).
+    (``poll``, not ``select``: a busy web process may hold more than 1,024 descriptors.)"""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return not poller.poll(0)
 
 
 _remote = _Remote()
@@ -386,7 +389,7 @@ class WriterServer:
                 sock.close()
                 continue
             sock.setblocking(True)
-            sock.settimeout(REPLY_TIMEOUT)
+            sock.settimeout(READ_TIMEOUT)
             selector.register(sock, selectors.EVENT_READ)
             accepted = True
 
