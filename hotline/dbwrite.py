@@ -421,7 +421,8 @@ class WriterServer:
         reply = _pickled((True, job.result)) if job.error is None else None
         if reply is None:
             error = job.error or TypeError("the result could not be sent back")
-            reply = _pickled((False, error)) or pickle.dumps(
+            # An exception must also unpickle on the other side (its __init__ is called again there).
+            reply = _pickled((False, error), check=True) or pickle.dumps(
                 (False, RuntimeError(f"{type(error).__name__} (not transferable)"))
             )
         try:
@@ -430,8 +431,11 @@ class WriterServer:
             self._close(sock, selector)
 
 
-def _pickled(value: object) -> bytes | None:
+def _pickled(value: object, *, check: bool = False) -> bytes | None:
     try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        if check:
+            pickle.loads(data)  # noqa: S301 (our own bytes)
+        return data
     except Exception:
         return None

@@ -10,6 +10,7 @@ tested in test_crash.py and test_processes.py.
 from __future__ import annotations
 
 import os
+import pickle
 import stat
 import threading
 import time
@@ -17,11 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiogram.types import Update
 from django.db import DatabaseError, OperationalError, connection
+from django.test import Client
 
 from hotline import dbwrite
-from hotline.channels.telegram.ingest import _claim
+from hotline.cases.models import Answer, Case
+from hotline.channels.telegram.ingest import _claim, process_update
 from hotline.channels.telegram.models import ProcessedUpdate
+from tests.conftest import Org
+from tests.test_portal_helpers import WebApplicant, receipt_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,6 +89,15 @@ def database_fails() -> None:
     raise OperationalError("database is locked")
 
 
+class AwkwardError(Exception):
+    def __init__(self, code: int, detail: str) -> None:  # pickled, it cannot be built again from args
+        super().__init__(f"{code}: {detail}")
+
+
+def awkward_failure() -> None:
+    raise AwkwardError(7, "refused")
+
+
 def unpicklable_result() -> object:
     return threading.Lock()
 
@@ -134,6 +149,8 @@ def test_work_that_cannot_travel_is_refused_before_anything_is_sent(writer: Writ
         dbwrite.run_write(lambda: 1)
     with pytest.raises(TypeError, match="could not be sent back"):
         dbwrite.run_write(unpicklable_result)
+    with pytest.raises(RuntimeError, match="AwkwardError"):
+        dbwrite.run_write(awkward_failure)  # an error that cannot travel arrives as a plain one
     assert dbwrite.run_write(claim, 300) is True  # the connection is still good
 
 
@@ -159,3 +176,95 @@ def test_inside_a_transaction_the_work_runs_here(writer: WriterThread) -> None:
     with transaction.atomic():
         assert dbwrite.run_write(whose_thread) == threading.current_thread().name
         assert connection.in_atomic_block
+
+
+def _message(update_id: int, **content: object) -> dict[str, object]:
+    user = {"id": 8_100, "is_bot": False, "first_name": "A", "language_code": "uk"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "chat": {"id": 8_100, "type": "private", "first_name": "A"},
+            "from": user,
+            **content,
+        },
+    }
+
+
+UPDATE_KINDS = {
+    "text": _message(1, text="hello"),
+    "command": _message(2, text="/start", entities=[{"type": "bot_command", "offset": 0, "length": 6}]),
+    "photo": _message(3, photo=[{"file_id": "p", "file_unique_id": "u", "width": 9, "height": 9, "file_size": 99}]),
+    "voice": _message(4, voice={"file_id": "v", "file_unique_id": "u", "duration": 2}),
+    "video_note": _message(5, video_note={"file_id": "n", "file_unique_id": "u", "length": 9, "duration": 2}),
+    "document": _message(6, document={"file_id": "d", "file_unique_id": "u", "file_name": "a.pdf"}),
+    "location": _message(7, location={"latitude": 50.45, "longitude": 30.52}),
+    "contact": _message(8, contact={"phone_number": "+380000000000", "first_name": "A", "user_id": 8_100}),
+    "sticker": _message(
+        9,
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "u",
+            "type": "regular",
+            "width": 9,
+            "height": 9,
+            "is_animated": False,
+            "is_video": False,
+        },
+    ),
+    "button": {
+        "update_id": 10,
+        "callback_query": {
+            "id": "10",
+            "from": {"id": 8_100, "is_bot": False, "first_name": "A"},
+            "chat_instance": "1",
+            "data": "l|en",
+            "message": {
+                "message_id": 3,
+                "date": 1_700_000_000,
+                "chat": {"id": 8_100, "type": "private", "first_name": "A"},
+                "text": "?",
+            },
+        },
+    },
+    "blocked": {
+        "update_id": 11,
+        "my_chat_member": {
+            "chat": {"id": 8_100, "type": "private", "first_name": "A"},
+            "from": {"id": 8_100, "is_bot": False, "first_name": "A"},
+            "date": 1_700_000_000,
+            "old_chat_member": {"status": "member", "user": {"id": 1, "is_bot": True, "first_name": "B"}},
+            "new_chat_member": {
+                "status": "kicked",
+                "until_date": 0,
+                "user": {"id": 1, "is_bot": True, "first_name": "B"},
+            },
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("kind", list(UPDATE_KINDS))
+def test_every_kind_of_update_the_bot_handles_travels_to_the_writer_unchanged(kind: str) -> None:
+    update = Update.model_validate(UPDATE_KINDS[kind])
+    assert pickle.loads(pickle.dumps(update, protocol=pickle.HIGHEST_PROTOCOL)) == update  # noqa: S301
+
+
+def test_telegram_updates_are_stored_through_the_writer(org_tx: Org, writer: WriterThread) -> None:
+    for kind in ("command", "text", "photo", "location", "sticker", "button", "blocked"):
+        update = Update.model_validate(UPDATE_KINDS[kind])
+        assert process_update(update) == "stored", kind
+        assert process_update(update) == "duplicate", kind
+    assert ProcessedUpdate.objects.count() == 7
+    assert writer.server is not None and writer.server.batches >= 14
+
+
+def test_a_web_form_is_submitted_through_the_writer(org_tx: Org, writer: WriterThread) -> None:
+    olena = WebApplicant(Client())
+    done = olena.complete()
+    receipt = receipt_on(done)
+    assert done.status_code == 200 and receipt, "the page that ends the form shows the receipt"
+    case = Case.objects.get()
+    assert case.channel == "web" and Answer.objects.filter(case=case).count() >= 5
+    assert writer.server is not None and writer.server.batches == 1, "the submission, and only it, writes"
