@@ -15,6 +15,10 @@ and its caller gets its exception. If the batch as a whole fails (the commit, a 
 connection lost), nothing of it is stored and each piece is run again on its own, so one piece's
 trouble never fails the others; a database that is down fails every caller with DatabaseError.
 
+On SQLite ``hotline serve`` runs that group commit in a process of its own, the writer process
+(:class:`WriterServer`, below): the web processes send their work over a Unix socket, and one
+process, sharing no GIL with request threads, takes the write turn for all of them.
+
 PostgreSQL has row locks, but every action also appends to the audit chain, whose head is one row:
 each transaction holds it from its append to its commit (a WAL flush). Group commit pays that, and
 the commit, once per batch there too. ``write_turn`` is a no-op on PostgreSQL.
