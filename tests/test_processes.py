@@ -42,6 +42,28 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``hotline serve`` in a session of its own, once it answers /healthz (its output is piped)."""
+    port = args[args.index("--port") + 1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            _get(f"http://127.0.0.1:{port}/healthz")
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise AssertionError("hotline serve did not start")
+
+
 def test_setup_on_a_fresh_data_directory(tmp_path: Path) -> None:
     data = tmp_path / "var"
     (tmp_path / "pw").write_text("a long enough password")
@@ -64,23 +86,9 @@ def test_setup_on_a_fresh_data_directory(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve", "--port", str(port), "--workers", "2"],
-        env=_env(tmp_path / "var"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _serve(_env(tmp_path / "var"), "--port", str(port), "--workers", "2")
     try:
-        deadline = time.monotonic() + 60
-        status, body = 0, ""
-        while time.monotonic() < deadline:
-            try:
-                status, body = _get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+        status, body = _get(f"http://127.0.0.1:{port}/healthz")
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         status, page = _get(f"http://127.0.0.1:{port}/")
         assert status == 200 and page
@@ -154,22 +162,8 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
         "TELEGRAM_MODE": "webhook",
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",  # nothing is delivered: no worker runs
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve", "--no-worker", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                _get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
         assert _post_update(port, 1, 555_123_987, "/start") == 200
         writers = subprocess.run(["pgrep", "-f", "hotline writer"], capture_output=True, text=True).stdout.split()
         mine = [int(p) for p in writers if os.getpgid(int(p)) == proc.pid]
