@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from argparse import ArgumentParser
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         from hotline.kb.search import warm_up  # a question to the bot is answered inside the write turn
 
         warm_up()
+        gc.freeze()  # start-up's objects stay; a full collection would stop every caller (see hotline/wsgi.py)
         self.server = WriterServer(options["socket"])
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
