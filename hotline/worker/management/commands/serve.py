@@ -12,6 +12,7 @@ import contextlib
 import io
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._stop)
         env = dict(os.environ)
         self.writer: subprocess.Popen[bytes] | None = None
+        self.writer_dir: Path | None = None  # a private directory for the socket, if one was made
         self.writer_restarts: list[float] = []
         if connection.vendor == "sqlite":
             env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
@@ -160,7 +162,8 @@ class Command(BaseCommand):
         path = settings.HOTLINE_DATA_DIR / "writer.sock"
         if len(os.fsencode(path)) < 100:
             return str(path)
-        return str(Path(tempfile.mkdtemp(prefix="hotline-")) / "writer.sock")
+        self.writer_dir = Path(tempfile.mkdtemp(prefix="hotline-"))
+        return str(self.writer_dir / "writer.sock")
 
     def _start_writer(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
         """Start the writer process and wait until it listens (the web processes would wait too)."""
@@ -198,6 +201,8 @@ class Command(BaseCommand):
         except subprocess.TimeoutExpired:
             self.writer.kill()
             self.writer.wait()
+        if self.writer_dir is not None:
+            shutil.rmtree(self.writer_dir, ignore_errors=True)
 
     def _supervise(self, children: list[subprocess.Popen[bytes]], env: dict[str, str]) -> bool:
         """Wait until asked to stop or until a child exits; then stop all. True if a child failed."""
