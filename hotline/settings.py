@@ -129,6 +129,10 @@ HOTLINE_ARGON2_OPSLIMIT = env_int("HOTLINE_ARGON2_ITERATIONS", 3, minimum=1)
 HOTLINE_RETENTION_DAYS = env_int("HOTLINE_RETENTION_DAYS", 90, minimum=1)
 HOTLINE_RETENTION_INTERVAL = env_int("HOTLINE_RETENTION_INTERVAL_SECONDS", 3600, minimum=1)
 HOTLINE_AUDIT_ANCHOR_INTERVAL = env_int("HOTLINE_AUDIT_ANCHOR_INTERVAL_SECONDS", 3600, minimum=1)
+# Copies of the audit chain head outside the database (hotline/audit/anchors.py).
+HOTLINE_AUDIT_ANCHOR_FILE = Path(
+    env_str("HOTLINE_AUDIT_ANCHOR_FILE", str(HOTLINE_KEYS_DIR / "audit-anchors"))
+).resolve()
 HOTLINE_WORKER_POLL_SECONDS = float(env_str("HOTLINE_WORKER_POLL_SECONDS", "0.5"))
 
 # --- outbox and flows -------------------------------------------------------------------------------

@@ -48,6 +48,15 @@ def _writer_connection_closed(django_db_setup: None) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _private_anchor_file(tmp_path: Path) -> Iterator[Path]:
+    """Each test's database starts empty, so each gets its own audit anchor file too."""
+    previous = settings.HOTLINE_AUDIT_ANCHOR_FILE
+    settings.HOTLINE_AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors"
+    yield settings.HOTLINE_AUDIT_ANCHOR_FILE
+    settings.HOTLINE_AUDIT_ANCHOR_FILE = previous
+
+
+@pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     server_keys.forget_cached()
     yield

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from hotline.audit import log
 from hotline.audit.models import AuditEvent, AuditHead
@@ -101,3 +103,107 @@ def test_events_cannot_be_recorded_outside_a_transaction(org: Org) -> None:
             log.record(Actor.system(), "x", "y", 1)
     finally:
         conn.in_atomic_block = saved
+
+
+# --- anchors: evidence kept outside the database --------------------------------------------------
+
+
+def _verify_with(*args: str) -> tuple[bool, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("audit", "verify", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        return False, err.getvalue() + str(exc)
+    return True, out.getvalue()
+
+
+def test_a_wiped_log_does_not_pass_on_an_installation_that_was_set_up(ten_events: None) -> None:
+    AuditEvent.objects.all().delete()
+    AuditHead.objects.filter(id=1).update(seq=0, hash=bytes(32))
+    ok, text = _verify_with("--no-anchor-file")
+    assert not ok
+    assert "holds no setup event (the log was wiped)" in text
+
+
+def test_a_log_cut_back_to_an_earlier_head_is_caught_by_the_anchor_file(
+    ten_events: None, _private_anchor_file: Path
+) -> None:
+    seq, digest = log.anchor_head()
+    assert seq == 10 and _private_anchor_file.read_text().startswith(f"10 {digest} ")
+    # The thief cuts the last three events and points the head at the new last event: a consistent,
+    # shorter chain that passes on its own.
+    AuditEvent.objects.filter(seq__gte=8).delete()
+    seventh = AuditEvent.objects.get(seq=7)
+    AuditHead.objects.filter(id=1).update(seq=7, hash=bytes(seventh.hash))
+    assert _verify_with("--no-anchor-file")[0]
+    ok, text = _verify_with()
+    assert not ok
+    assert "event 10: is anchored (audit-anchors, line 1) but missing from the log (truncated or deleted)" in text
+
+
+def test_an_anchor_kept_on_paper_catches_a_truncation(ten_events: None) -> None:
+    out = StringIO()
+    call_command("audit", "anchor", "--print-only", stdout=out)
+    paper = out.getvalue().strip()
+    assert paper.startswith("10:")
+    AuditEvent.objects.filter(seq__gte=9).delete()
+    AuditHead.objects.filter(id=1).update(seq=8, hash=bytes(AuditEvent.objects.get(seq=8).hash))
+    assert _verify_with()[0]  # nothing in the anchor file: the cut is self-consistent
+    ok, text = _verify_with("--anchor", paper.upper().replace(":", " : "))
+    assert not ok and "event 10: is anchored (--anchor)" in text
+
+
+def test_a_rewritten_event_under_an_anchor_is_reported(ten_events: None) -> None:
+    log.anchor_head()
+    # A thief with the audit key could recompute the whole chain; the anchored hash still differs.
+    AuditEvent.objects.filter(seq=10).update(hash=bytes(32))
+    AuditHead.objects.filter(id=1).update(hash=bytes(32))
+    breaks = [str(b) for b in log.verify().breaks]
+    assert "event 10: does not match the anchor from audit-anchors, line 1 (rewritten)" in breaks
+
+
+def test_every_anchored_truncation_is_reported_and_a_kept_prefix_passes(ten_events: None) -> None:
+    anchored = []
+    for i in range(3):
+        with transaction.atomic():
+            log.record(Actor.system(), "test.event", "test", i)
+        anchored.append(log.anchor_head()[0])
+    assert anchored == [11, 12, 13]
+    assert log.verify().ok and log.verify().anchors == 3
+    AuditEvent.objects.filter(seq__gte=12).delete()
+    AuditHead.objects.filter(id=1).update(seq=11, hash=bytes(AuditEvent.objects.get(seq=11).hash))
+    assert sorted(b.seq for b in log.verify().breaks) == [12, 13]
+
+
+def test_the_anchor_file_skips_a_repeated_head_and_reports_an_edited_line(
+    ten_events: None, _private_anchor_file: Path
+) -> None:
+    log.anchor_head()
+    log.anchor_head()
+    assert len(_private_anchor_file.read_text().splitlines()) == 1
+    assert _private_anchor_file.stat().st_mode & 0o777 == 0o600
+    with _private_anchor_file.open("a") as f:
+        f.write("ten 0000\n")
+    assert [str(b) for b in log.verify().breaks] == [
+        f"{_private_anchor_file} line 2 is not an anchor (the file was edited)"
+    ]
+
+
+def test_a_malformed_anchor_on_the_command_line_is_refused_with_a_reason(ten_events: None) -> None:
+    with pytest.raises(CommandError, match="SEQ:HASH"):
+        call_command("audit", "verify", "--anchor", "10:nothex", stdout=StringIO(), stderr=StringIO())
+
+
+def test_the_worker_job_anchors_the_head(ten_events: None, _private_anchor_file: Path) -> None:
+    from hotline.worker.jobs import _anchor_audit_head
+
+    _anchor_audit_head()
+    assert _private_anchor_file.read_text().split()[:2] == [str(log.head()[0]), log.head()[1]]
+
+
+def test_setup_writes_the_first_anchor(transactional_db: None, _private_anchor_file: Path) -> None:
+    from hotline.keyring.actions import do_setup
+
+    do_setup("admin", "correct horse battery staple")
+    first = _private_anchor_file.read_text().split()
+    assert int(first[0]) >= 2 and first[1] == log.head()[1]

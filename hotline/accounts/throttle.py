@@ -12,6 +12,10 @@ keyed hash so the table holds neither usernames that were tried nor IP addresses
 Each count is free up to a threshold, then every further failure doubles a waiting time up to a cap;
 counts fade after an hour without failures. Attempts refused while waiting are not checked at all
 (no password hashing), so they cost the server nothing and teach the attacker nothing.
+
+An attempt is counted *before* its password or code is checked (:func:`reserve`, one conditional
+statement per count) and given back when the check passes, so a hundred guesses sent at once are
+checked no more often than a hundred sent one after another.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -99,38 +103,95 @@ class Attempt:
         return keyed
 
 
-def wait_seconds(attempt: Attempt, now: datetime | None = None) -> int:
-    """Seconds this attempt must still wait (0: go ahead)."""
-    now = now or timezone.now()
-    keys = [key for key, _ in attempt.rules()]
+def now() -> datetime:
+    """The throttle's clock (one place, so tests can pin it)."""
+    return timezone.now()
+
+
+def _until(at: datetime, delay: timedelta) -> datetime:
+    """When a wait of ``delay`` from ``at`` ends; no wait is a time long past, never ``at`` itself:
+    an attempt that read the clock a moment before another took a free place must not see a wait."""
+    return at + delay if delay else at - FORGET_AFTER
+
+
+def reserve(attempt: Attempt) -> int:
+    """Count this attempt as a failure *before* it is checked; return the seconds it must still wait
+    (0: go ahead and check it).
+
+    Counting first is what makes parallel guesses cost as much as sequential ones: each attempt
+    takes its place in the count with one conditional statement, and only attempts that found no
+    wait are checked. An attempt that must wait is counted nowhere and costs no password hashing.
+    A check that passes gives the attempt back (:func:`record_success`).
+    """
+    at = now()
+    enforced = {key for key, _ in attempt.rules()}
+    waiting = _longest_wait(list(enforced), at)
+    if waiting:
+        return waiting
+    for key, rule in ((attempt.pair, PAIR), (attempt.source, SOURCE), (attempt.account, ACCOUNT)):
+        wait = _count(key, rule, at, enforce=key in enforced)
+        if wait:
+            # Another attempt took the last free place a moment ago: this one waits. The places it
+            # took under the keys before stay counted, which errs towards slowing the guesser.
+            return wait
+    LoginThrottle.objects.filter(last_failure_at__lt=at - FORGET_AFTER, blocked_until__lt=at).delete()
+    return 0
+
+
+def _longest_wait(keys: list[bytes], at: datetime) -> int:
     longest = timedelta(0)
-    for row in LoginThrottle.objects.filter(key__in=keys, blocked_until__gt=now):
-        longest = max(longest, row.blocked_until - now)
+    for row in LoginThrottle.objects.filter(key__in=keys, blocked_until__gt=at):
+        longest = max(longest, row.blocked_until - at)
     return math.ceil(longest.total_seconds())
 
 
-def record_failure(attempt: Attempt) -> None:
-    """Count one failure under every key (the account key too: a known browser is exempt from the
-    account-wide wait, not from adding to it)."""
-    now = timezone.now()
-    with transaction.atomic():
-        for key, rule in [(attempt.pair, PAIR), (attempt.source, SOURCE), (attempt.account, ACCOUNT)]:
-            row = LoginThrottle.objects.select_for_update().filter(key=key).first()
-            if row is None:
-                row = LoginThrottle(key=key, failures=0, last_failure_at=now, blocked_until=now)
-            elif now - row.last_failure_at > FORGET_AFTER:
-                row.failures = 0
-            row.failures += 1
-            row.last_failure_at = now
-            row.blocked_until = now + delay_after(row.failures, rule)
-            row.save()
-        LoginThrottle.objects.filter(last_failure_at__lt=now - FORGET_AFTER, blocked_until__lt=now).delete()
+def _count(key: bytes, rule: Rule, at: datetime, *, enforce: bool) -> int:
+    """Add one attempt under ``key`` unless (with ``enforce``) a wait applies; returns that wait.
+
+    A compare-and-set: the update applies only if the row is still as it was read, so two attempts
+    that read the same count cannot both take the same place; the loser reads again.
+    """
+    for _ in range(100):
+        row = LoginThrottle.objects.filter(key=key).first()
+        if row is None:
+            try:
+                with transaction.atomic():
+                    LoginThrottle.objects.create(
+                        key=key, failures=1, last_failure_at=at, blocked_until=_until(at, delay_after(1, rule))
+                    )
+                return 0
+            except IntegrityError:
+                continue  # created by a parallel attempt a moment ago
+        if enforce and row.blocked_until > at:
+            return math.ceil((row.blocked_until - at).total_seconds())
+        failures = (0 if at - row.last_failure_at > FORGET_AFTER else row.failures) + 1
+        taken = LoginThrottle.objects.filter(
+            key=key, failures=row.failures, last_failure_at=row.last_failure_at, blocked_until=row.blocked_until
+        ).update(
+            failures=failures,
+            last_failure_at=max(at, row.last_failure_at),
+            blocked_until=max(row.blocked_until, _until(at, delay_after(failures, rule))),
+        )
+        if taken:
+            return 0
+    raise RuntimeError("the sign-in throttle could not count an attempt")  # 100 lost races: never in practice
 
 
 def record_success(attempt: Attempt) -> None:
-    """A successful sign-in clears this account's counts; the source's count only fades with time,
-    so an attacker cannot reset it by signing in to an account of their own."""
+    """The check passed: this account's counts are cleared, and the source gets back the place the
+    attempt took. The source's earlier failures only fade with time, so an attacker cannot reset
+    them by signing in to an account of their own."""
+    at = now()
     LoginThrottle.objects.filter(key__in=[attempt.pair, attempt.account]).delete()
+    for _ in range(100):
+        row = LoginThrottle.objects.filter(key=attempt.source).first()
+        if row is None or row.failures == 0:
+            return
+        failures = row.failures - 1
+        if LoginThrottle.objects.filter(
+            key=attempt.source, failures=row.failures, last_failure_at=row.last_failure_at
+        ).update(failures=failures, blocked_until=min(row.blocked_until, _until(at, delay_after(failures, SOURCE)))):
+            return
 
 
 # --- the "known browser" cookie ----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Signing in (password, then TOTP or first-time enrolment), signing out, changing one's password.
 
 Sign-in, step by step:
-1. refuse at once (429) while a throttle applies — no password hashing for a throttled attempt;
-2. check the password, then the TOTP code (once only); count any failure;
+1. count the attempt, or refuse it at once (429) while a throttle applies — no password hashing for a
+   throttled attempt, and parallel attempts are counted like sequential ones;
+2. check the password, then the TOTP code (once only); a pass gives the attempt back;
 3. unwrap the organisation key with the password and stash it (ciphertext in the session, key in an
    HttpOnly cookie — ``accounts/unlock.py``);
 4. a staff member without a TOTP device enrols one first (QR code), then signs in;
@@ -117,20 +118,19 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return _refused(request, form, _("Fill in your username and password."), 400)
     username, password, code = form.cleaned_data["username"], form.cleaned_data["password"], form.cleaned_data["code"]
     attempt = throttle.Attempt.of(request, username)
-    wait = throttle.wait_seconds(attempt)
+    wait = throttle.reserve(attempt)  # counted as a failure until the checks pass
     if wait:
         return _throttled(request, "accounts/login.html", {"form": form}, wait)
     user = authenticate(request, username=username, password=password)
     if not isinstance(user, User):
-        throttle.record_failure(attempt)
         return _refused(request, form, str(_WRONG), 401)
     device = totp.confirmed_device(user)
     if device is not None and not totp.verify_once(device, code):
-        throttle.record_failure(attempt)
         return _refused(request, form, str(_WRONG), 401)
     try:
         org_key = unlock_with_password(user, password)
     except LockedError:
+        throttle.record_success(attempt)  # the password was right; the account is what is missing
         return _refused(
             request, form, _("This account holds no key to the cases. Ask an admin to reset your access."), 403
         )
@@ -184,13 +184,13 @@ def enrol_view(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST)
     context["form"] = form
     attempt = throttle.Attempt.of(request, user.username)
-    wait = throttle.wait_seconds(attempt)
+    wait = throttle.reserve(attempt)
     if wait:
         return _throttled(request, "accounts/enrol.html", context, wait)
     if not form.is_valid() or not totp.verify_once(device, form.cleaned_data["code"]):
-        throttle.record_failure(attempt)
         context["error"] = _("That code is not right. Enter the 6 digits your app shows now.")
         return page(request, "accounts/enrol.html", context, status=400)
+    throttle.record_success(attempt)
     totp.confirm(device)
     device.refresh_from_db()
     with transaction.atomic():
@@ -242,17 +242,17 @@ def password_view(request: HttpRequest) -> HttpResponse:
             request, "accounts/password.html", {"form": form, "error": _("Fill in all three fields.")}, status=400
         )
     attempt = throttle.Attempt.of(request, user.username)
-    wait = throttle.wait_seconds(attempt)
+    wait = throttle.reserve(attempt)
     if wait:
         return _throttled(request, "accounts/password.html", {"form": form}, wait)
     if not user.check_password(form.cleaned_data["current"]):
-        throttle.record_failure(attempt)
         return page(
             request,
             "accounts/password.html",
             {"form": form, "error": _("Your current password is not right.")},
             status=400,
         )
+    throttle.record_success(attempt)
     if form.cleaned_data["new"] != form.cleaned_data["repeat"]:
         return page(
             request, "accounts/password.html", {"form": form, "error": _("The two new passwords differ.")}, status=400

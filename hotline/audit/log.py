@@ -3,7 +3,8 @@
 Each event's hash is BLAKE2b keyed with the audit key (a file, not in the database) over the previous
 hash and the event's canonical form, so a database thief can neither rewrite history nor forge a
 consistent chain. Truncating the newest events is caught by comparing with the head row, and against
-an outside copy of the head through the anchor the worker logs periodically.
+copies of the head kept outside the database (``anchors.py``: the worker's anchor file, or an
+anchor written on paper).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from hotline.audit import anchors
 from hotline.audit.models import AuditEvent, AuditHead
 from hotline.core import crypto
 from hotline.core.actor import Actor
@@ -163,11 +165,11 @@ def _append(events: list[_Pending]) -> None:
 
 @dataclass(frozen=True)
 class Break:
-    seq: int
+    seq: int  # 0: a problem of the log as a whole
     problem: str
 
     def __str__(self) -> str:
-        return f"event {self.seq}: {self.problem}"
+        return f"event {self.seq}: {self.problem}" if self.seq else self.problem
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class Verification:
     checked: int
     head_seq: int
     breaks: list[Break]
+    anchors: int = 0  # how many anchors the chain was checked against
 
     @property
     def ok(self) -> bool:
@@ -185,15 +188,33 @@ def _events() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
 
 
-def verify() -> Verification:
+def _is_set_up() -> bool:
+    from hotline.keyring.models import Installation
+
+    return Installation.objects.filter(id=1, org_public_key__isnull=False).exists()
+
+
+def verify(extra_anchors: Sequence[anchors.Anchor] = (), *, anchor_file: bool = True) -> Verification:
     """Walk the chain from the first event and report every place it breaks.
 
     After a break the walk re-anchors on the stored hash, so one edited event is reported once and
-    the events after it still get checked.
+    the events after it still get checked. Then the outside evidence: every anchor (the anchor file's
+    and ``extra_anchors``) must name an event that is still there with the same hash, and an
+    installation that was set up must still hold its setup event — so neither a wiped log nor one cut
+    back to an earlier, self-consistent head passes.
     """
     key = server_keys.get().audit
     breaks: list[Break] = []
-    expected_seq, prev, checked = 1, GENESIS, 0
+    given = list(extra_anchors)
+    if anchor_file:
+        kept = anchors.read()
+        given = kept.anchors + given
+        path = anchors.anchor_file()
+        breaks.extend(Break(0, f"{path} line {n} is not an anchor (the file was edited)") for n in kept.unreadable)
+    wanted: dict[int, list[anchors.Anchor]] = {}
+    for anchor in given:
+        wanted.setdefault(anchor.seq, []).append(anchor)
+    expected_seq, prev, checked, saw_setup = 1, GENESIS, 0, False
     for event in _events():
         checked += 1
         if event.seq != expected_seq:
@@ -206,8 +227,15 @@ def verify() -> Verification:
         recomputed = crypto.keyed_chain_hash(key, bytes(event.prev_hash), _event_payload(event))
         if not crypto.constant_time_equal(recomputed, bytes(event.hash)):
             breaks.append(Break(event.seq, "content does not match its hash (edited)"))
+        for anchor in wanted.pop(event.seq, []):
+            if not crypto.constant_time_equal(bytes.fromhex(anchor.hash), bytes(event.hash)):
+                breaks.append(Break(event.seq, f"does not match the anchor from {anchor.source} (rewritten)"))
+        saw_setup = saw_setup or event.action == "keys.setup"
         prev = bytes(event.hash)
         expected_seq = event.seq + 1
+    for seq in sorted(wanted):
+        for anchor in wanted[seq]:
+            breaks.append(Break(seq, f"is anchored ({anchor.source}) but missing from the log (truncated or deleted)"))
     head = AuditHead.objects.filter(id=1).first()
     head_seq = head.seq if head else 0
     if head_seq != expected_seq - 1:
@@ -215,10 +243,19 @@ def verify() -> Verification:
         breaks.append(Break(head_seq, f"the chain head says {head_seq} events but the log ends at {last} (truncated)"))
     elif head is not None and head_seq and bytes(head.hash) != prev:
         breaks.append(Break(head_seq, "the chain head does not match the last event"))
-    return Verification(checked=checked, head_seq=head_seq, breaks=breaks)
+    if not saw_setup and _is_set_up():
+        breaks.append(Break(0, "the installation was set up but the log holds no setup event (the log was wiped)"))
+    return Verification(checked=checked, head_seq=head_seq, breaks=breaks, anchors=len(given))
 
 
 def head() -> tuple[int, str]:
     """The chain tip (sequence number and hash), for anchoring outside the database."""
     tip = AuditHead.objects.filter(id=1).first()
     return (tip.seq, bytes(tip.hash).hex()) if tip else (0, GENESIS.hex())
+
+
+def anchor_head() -> tuple[int, str]:
+    """Append the chain tip to the anchor file (the worker's job, and setup's); returns it."""
+    seq, digest = head()
+    anchors.append(seq, digest)
+    return seq, digest

@@ -123,6 +123,8 @@ def do_setup(username: str, password: str) -> SetupResult:
         actor = Actor(user_id=user.pk, label=user.username, role=Role.ADMIN)
         audit.record(actor, "keys.setup", "installation", 1)
         audit.record(actor, "staff.create", "user", user.pk, {"role": Role.ADMIN.value})
+        # The first anchor: from now on a log wiped or cut back to before setup is reported.
+        transaction.on_commit(audit.anchor_head)
     return SetupResult(user=user, recovery_key=codes.group(recovery), totp_uri=totp_uri)
 
 

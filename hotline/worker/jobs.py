@@ -25,8 +25,9 @@ class Job:
 
 
 def _anchor_audit_head() -> None:
-    """Write the audit chain tip to the log: an outside copy that exposes truncation of the log."""
-    seq, digest = audit_log.head()
+    """Copy the audit chain tip to the anchor file (and the log): outside copies that expose a log cut
+    back to an earlier head (``hotline audit verify`` reads the file)."""
+    seq, digest = audit_log.anchor_head()
     log.info("audit head seq=%d hash=%s", seq, digest)
 
 
