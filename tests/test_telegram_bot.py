@@ -313,3 +313,48 @@ def test_a_flagged_chat_is_kept_quarantined_and_gets_no_answer(telegram: Telegra
     assert len(telegram.bot_texts(9301)) == before
     message = Message.objects.filter(case=_case_of(telegram, 9301), direction="in").latest("created_at")
     assert message.quarantined
+
+
+def test_a_returning_applicant_on_a_new_phone_reaches_the_case_after_start_and_sees_earlier_replies(
+    telegram: TelegramRig,
+) -> None:
+    telegram.start(3101, "ru")
+    telegram.complete_intake(3101)
+    receipt = next(RECEIPT.search(t).group(0) for t in telegram.bot_texts(3101) if RECEIPT.search(t))  # type: ignore[union-attr]
+    case = _case_of(telegram, 3101)
+    actions.do_add_message(OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="First")
+    actions.do_add_message(OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="Second")
+    telegram.drain()
+
+    # A new phone: /start begins an intake (consent question), then the person types the receipt.
+    telegram.start(3102, "ru")
+    assert telegram.session(3102).status == "active"  # type: ignore[union-attr]
+    telegram.say(3102, receipt)
+    texts = telegram.bot_texts(3102)
+    linked = next(i for i, t in enumerate(texts) if "Код принят" in t)
+    assert texts[linked + 1 :] == ["Ответы операторов по вашей заявке (2):", "First", "Second"]
+    assert telegram.session(3102) is None
+
+    telegram.say(3102, "I am back, from a new phone")
+    assert telegram.session(3102) is None, "no intake began again"
+    inbound = Message.objects.filter(case=case, direction=Direction.INBOUND).count()
+    assert inbound == 1, "what the person wrote after the receipt went to the case"
+    assert Case.objects.filter(applicant_id=case.applicant_id).count() == 1
+
+
+def test_replies_to_a_telegram_case_are_in_the_web_mailbox_of_its_receipt(telegram: TelegramRig) -> None:
+    from django.test import Client
+
+    from tests.test_portal_helpers import page_text
+
+    telegram.start(3201, "en")
+    telegram.complete_intake(3201)
+    receipt = next(RECEIPT.search(t).group(0) for t in telegram.bot_texts(3201) if RECEIPT.search(t))  # type: ignore[union-attr]
+    case = _case_of(telegram, 3201)
+    actions.do_add_message(
+        OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="Answered in Telegram"
+    )
+    telegram.drain()
+    assert telegram.bot_texts(3201)[-1] == "Answered in Telegram"
+    page = Client().post("/en/receipt/", {"receipt": receipt}, REMOTE_ADDR="198.51.100.40")
+    assert page.status_code == 200 and "Answered in Telegram" in page_text(page)

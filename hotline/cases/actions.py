@@ -268,11 +268,16 @@ def do_issue_receipt(actor: Actor, case: Case) -> str:
 
 def find_case_by_receipt(text: str) -> Case | None:
     """The live case a typed receipt belongs to, or None. Raises codes.CodeError for malformed text."""
-    receipt = receipts.parse_receipt(text)
+    found = find_receipt(receipts.parse_receipt(text))
+    return found.case if found is not None else None
+
+
+def find_receipt(receipt: str) -> Receipt | None:
+    """The row of a canonical receipt (``receipts.parse_receipt``) whose case is live, or None."""
     found = Receipt.objects.filter(index=receipt_index(receipt)).select_related("case").first()
     if found is None or found.case.is_shredded:
         return None
-    return found.case
+    return found
 
 
 def do_link_identity(actor: Actor, identity: ChannelIdentity, case: Case) -> None:

@@ -65,6 +65,11 @@ def load_session(identity: ChannelIdentity, *, lock: bool = True) -> Loaded:
     return row, engine.Session.from_dict(json.loads(open_field(row, "state_enc")))
 
 
+def end_session(identity: ChannelIdentity) -> None:
+    """Forget ``identity``'s conversation (a receipt linked it to an existing case instead)."""
+    FlowSession.objects.filter(identity_id=identity.pk).delete()
+
+
 def _save(row: FlowSession | None, identity: ChannelIdentity, session: engine.Session, case: Case | None) -> None:
     created = row is None
     if row is None:
@@ -164,7 +169,9 @@ def _apply(
             case engine.IssueReceipt(text_template=template):
                 flush()
                 if result.case is not None:
-                    result.receipt = actions.do_issue_receipt(actor, result.case)
+                    from hotline.channels.web.mailbox import issue_receipt
+
+                    result.receipt = issue_receipt(actor, result.case)
                     result.replies.append(Reply(text=template.replace("{receipt}", result.receipt)))
             case engine.HandOver():
                 flush()

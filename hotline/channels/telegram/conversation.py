@@ -21,6 +21,7 @@ from django.utils import timezone
 from hotline import rows
 from hotline.cases import actions, triage
 from hotline.cases.models import Case, ChannelIdentity
+from hotline.channels.web import mailbox
 from hotline.core import codes, receipts
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
@@ -211,16 +212,28 @@ def _status(chat: Chat) -> None:
 
 
 def _on_receipt(chat: Chat, text: str) -> None:
+    """A receipt typed in: this account now belongs to the receipt's case. Whatever it was doing (an
+    intake begun with /start on a new phone) ends; what the person writes next goes to the case, and
+    the operators' replies so far are shown (they were sealed into the receipt's mailbox)."""
     try:
-        case = actions.find_case_by_receipt(text)
+        receipt = receipts.parse_receipt(text)
     except codes.CodeError:
-        case = None
-    if case is None:
+        receipt = None
+    row = actions.find_receipt(receipt) if receipt is not None else None
+    if receipt is None or row is None:
         chat.say_phrase("receipt_unknown")
         return
-    actions.do_link_identity(ACTOR, chat.identity, case)
+    actions.do_link_identity(ACTOR, chat.identity, row.case)
     chat.identity.refresh_from_db()
+    if chat.in_flow:
+        runner.end_session(chat.identity)
+        chat.session, chat.loaded = None, None
     chat.say_phrase("linked")
+    earlier = mailbox.replies_for(ACTOR, row, receipt)
+    if earlier:
+        chat.say(phrase("earlier_replies", chat.language).format(count=len(earlier)))
+        for reply in earlier:
+            chat.say(reply.body)
 
 
 def _on_text(chat: Chat, text: str) -> None:

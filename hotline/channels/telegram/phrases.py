@@ -82,6 +82,11 @@ PHRASES: dict[str, dict[str, str]] = {
         "uk": "Код прийнято: цей акаунт тепер пов'язаний з вашою заявкою. Можете писати сюди.",
         "en": "Code accepted: this account is now linked to your application. You can write here.",
     },
+    "earlier_replies": {
+        "ru": "Ответы операторов по вашей заявке ({count}):",
+        "uk": "Відповіді операторів щодо вашої заявки ({count}):",
+        "en": "The operators' replies on your application ({count}):",
+    },
     "receipt_unknown": {
         "ru": "Заявка с таким кодом не найдена. Проверьте код или начните новую заявку: /start",
         "uk": "Заявку з таким кодом не знайдено. Перевірте код або почніть нову заявку: /start",

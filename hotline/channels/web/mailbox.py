@@ -64,6 +64,15 @@ def open_mailbox(receipt_row: Receipt, receipt: str) -> Mailbox:
     return mailbox
 
 
+def issue_receipt(actor: Actor, case: Case) -> str:
+    """Issue a receipt for ``case`` together with its mailbox, whatever the channel: every later reply
+    is sealed into it, so the applicant can read replies with the receipt on the website, or on a new
+    Telegram account, however the case began. Returns the receipt for display."""
+    receipt = actions.do_issue_receipt(actor, case)
+    open_for_new_receipt(case, receipt)
+    return receipt
+
+
 def open_for_new_receipt(case: Case, display_receipt: str) -> Mailbox:
     """The mailbox of a receipt just issued on the web, so replies can wait for the applicant.
 
@@ -102,6 +111,22 @@ def read(case: Case, receipt_row: Receipt, receipt: str) -> MailboxView:
         mailbox = open_mailbox(receipt_row, receipt)
         _reachable_on_web(case, mailbox)
         audit.record(ACTOR, "mailbox.read", "case", case.id)
+    replies, unreadable = _open_replies(mailbox, receipt)
+    sent = Message.objects.filter(case=case, direction=Direction.INBOUND).order_by("-created_at")
+    last = sent.values_list("created_at", flat=True).first()
+    return MailboxView(case, replies, sent.count(), last, unreadable)
+
+
+def replies_for(actor: Actor, receipt_row: Receipt, receipt: str) -> list[Reply]:
+    """The replies in a receipt's mailbox, for a channel that holds the receipt now (a Telegram
+    account linked with it); the read is audited without content. Call inside the transaction."""
+    mailbox = open_mailbox(receipt_row, receipt)
+    audit.record(actor, "mailbox.read", "case", receipt_row.case_id)
+    return _open_replies(mailbox, receipt)[0]
+
+
+def _open_replies(mailbox: Mailbox, receipt: str) -> tuple[list[Reply], int]:
+    """The mailbox's replies, oldest first, and how many did not open (a tampered row: never shown)."""
     key = _private_key(mailbox.id, receipt)
     replies: list[Reply] = []
     unreadable = 0
@@ -112,9 +137,7 @@ def read(case: Case, receipt_row: Receipt, receipt: str) -> MailboxView:
             unreadable += 1
             continue
         replies.append(Reply(body=body, created_at=row.created_at))
-    sent = Message.objects.filter(case=case, direction=Direction.INBOUND).order_by("-created_at")
-    last = sent.values_list("created_at", flat=True).first()
-    return MailboxView(case, replies, sent.count(), last, unreadable)
+    return replies, unreadable
 
 
 def _reachable_on_web(case: Case, mailbox: Mailbox) -> None:

@@ -305,6 +305,4 @@ def _store(form: Form, *, handed_over: bool) -> str | None:
         priority=Priority.HIGH if handed_over else Priority.NORMAL,
         answers=form.answers,
     )
-    receipt = actions.do_issue_receipt(ACTOR, case)
-    mailbox.open_for_new_receipt(case, receipt)
-    return receipt
+    return mailbox.issue_receipt(ACTOR, case)
