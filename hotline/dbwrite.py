@@ -153,9 +153,30 @@ class _Writer:
                     job.done.set()
 
 
+# A piece that lost to another transaction (PostgreSQL chose it as a deadlock's victim, or could not
+# serialise it) did nothing wrong: it runs again on its own, this many times at most.
+TRANSIENT_RETRIES = 5
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
+
+
+def is_transient(error: BaseException | None) -> bool:
+    """True for a database error that running the same work again can cure (a deadlock's victim)."""
+    if not isinstance(error, DatabaseError):
+        return False
+    cause = error.__cause__ or error
+    return getattr(cause, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
 def run_batch(jobs: list[_Job[Any]]) -> None:
     """Run jobs in one write transaction, each in its own savepoint; set each job's result or error
-    (the caller sets ``done``). If the batch as a whole fails, run the pieces again one at a time."""
+    (the caller sets ``done``). If the batch as a whole fails, run the pieces again one at a time;
+    a piece that was a deadlock's victim runs again on its own after the batch.
+
+    Two batches can deadlock on PostgreSQL when each holds a row the other wants — two copies of one
+    Telegram update posted at once to two web processes, each claiming its copy's ``update_id``
+    first. PostgreSQL aborts one piece; the rest of its batch commits, and the piece, run again
+    alone, then finds the other copy committed and answers as a duplicate.
+    """
     from hotline.audit import log as audit
 
     try:
@@ -173,16 +194,34 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
         # failed on its own (a piece that raised keeps its error: it would raise again).
         log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
         _reconnect()
-        again = [job for job in jobs if job.error is None or isinstance(job.error, DatabaseError)]
-        for job in again:
+        for job in jobs:
+            if job.error is None or isinstance(job.error, DatabaseError):
+                job.error, job.result = None, None
+                _run_alone(job)
+        return
+    for job in jobs:
+        if is_transient(job.error):
             job.error, job.result = None, None
-            try:
-                with write_turn(), transaction.atomic(), audit.batch():
-                    job.result = job.work()
-            except Exception as single:
-                job.error, job.result = single, None
-                if isinstance(single, DatabaseError):
-                    _reconnect()
+            _run_alone(job)
+
+
+def _run_alone(job: _Job[Any]) -> None:
+    """Run one piece in a transaction of its own, again while it is only a deadlock's victim."""
+    from hotline.audit import log as audit
+
+    for attempt in range(TRANSIENT_RETRIES):
+        try:
+            with write_turn(), transaction.atomic(), audit.batch():
+                job.result = job.work()
+            job.error = None
+            return
+        except Exception as single:
+            job.error, job.result = single, None
+            if isinstance(single, DatabaseError):
+                _reconnect()
+            if not is_transient(single) or attempt == TRANSIENT_RETRIES - 1:
+                return
+            log.info("db: a write was a deadlock's victim; running it again (%d)", attempt + 1)
 
 
 def _reconnect() -> None:

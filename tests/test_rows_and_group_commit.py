@@ -183,3 +183,57 @@ def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
     with transaction.atomic():
         assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
     assert dbwrite.run_write(lambda: threading.current_thread().name) == "hotline-db-writer"
+
+
+def test_two_batches_that_deadlock_on_copies_of_one_update_answer_each_copy_once(org_tx: Org) -> None:
+    """Two web processes each get a copy of updates 1 and 2, in opposite orders. On PostgreSQL each
+    batch claims one id and then waits for the other's: a deadlock. The victim is run again after
+    its batch and finds the other copy stored: every copy is answered, as stored or duplicate."""
+    from django.db import connection
+
+    from hotline.channels.telegram.ingest import _claim
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite admits one writer at a time: batches cannot deadlock there")
+    both_claimed = threading.Barrier(2, timeout=120)
+
+    def claim(update_id: int, then_wait: bool) -> str:
+        stored = _claim(update_id)
+        if then_wait:
+            both_claimed.wait()  # each batch now holds one id the other will ask for
+        return "stored" if stored else "duplicate"
+
+    batches = {
+        "a": [dbwrite._Job(lambda: claim(9_001, True)), dbwrite._Job(lambda: claim(9_002, False))],
+        "b": [dbwrite._Job(lambda: claim(9_002, True)), dbwrite._Job(lambda: claim(9_001, False))],
+    }
+
+    def run(jobs: list[dbwrite._Job[Any]]) -> None:
+        try:
+            dbwrite.run_batch(jobs)
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=run, args=(jobs,)) for jobs in batches.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for jobs in batches.values():
+        assert [job.error for job in jobs] == [None, None]
+        assert [job.result for job in jobs] == ["stored", "duplicate"]
+
+
+def test_only_a_deadlock_or_serialization_failure_counts_as_transient() -> None:
+    class Cause(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            self.sqlstate = sqlstate
+
+    def wrapped(sqlstate: str) -> OperationalError:
+        error = OperationalError("x")
+        error.__cause__ = Cause(sqlstate)
+        return error
+
+    assert dbwrite.is_transient(wrapped("40P01")) and dbwrite.is_transient(wrapped("40001"))
+    assert not dbwrite.is_transient(wrapped("23505")) and not dbwrite.is_transient(IntegrityError("x"))
+    assert not dbwrite.is_transient(ValueError("x")) and not dbwrite.is_transient(None)
