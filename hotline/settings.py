@@ -158,6 +158,9 @@ TELEGRAM_CHAT_RATE = env_int("TELEGRAM_CHAT_RATE", 1, minimum=1)
 TELEGRAM_WIPE_AFTER_SECONDS = env_int("TELEGRAM_WIPE_AFTER_SECONDS", 300, minimum=10)
 TELEGRAM_WIPE_INTERVAL_SECONDS = env_int("TELEGRAM_WIPE_INTERVAL_SECONDS", 30, minimum=1)
 TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 * 1024
+# What one chat may send: this many updates at once, then this many a minute (more is dropped).
+TELEGRAM_INBOUND_BURST = env_int("TELEGRAM_INBOUND_BURST", 20, minimum=1)
+TELEGRAM_INBOUND_PER_MINUTE = env_int("TELEGRAM_INBOUND_PER_MINUTE", 20, minimum=1)
 
 # --- web server ----------------------------------------------------------------------------------
 HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")

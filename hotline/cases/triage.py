@@ -181,6 +181,26 @@ def do_flag(actor: Actor, case: Case, reason: RejectReason) -> int:
     return len(identities)
 
 
+FLOOD_TAG = "flood"
+
+
+def do_mark_flood(actor: Actor, case: Case) -> None:
+    """The applicant's chat sent more than its inbound allowance: tag the case for review (the tag
+    shows in the queue and can be searched) and say so in the audit log."""
+    with transaction.atomic():
+        if case.is_shredded:
+            return
+        tag, _created = Tag.objects.get_or_create(name=FLOOD_TAG, defaults={"created_at": timezone.now()})
+        CaseTag.objects.get_or_create(case=case, tag=tag)
+        audit.record(actor, "case.flood", "case", case.id, {"channel": case.channel})
+
+
+def do_record_flood_end(actor: Actor, case: Case, dropped: int) -> None:
+    """The flood is over: how many updates it dropped (no content: they were never kept)."""
+    with transaction.atomic():
+        audit.record(actor, "case.flood_ended", "case", case.id, {"dropped": dropped})
+
+
 def do_unblock(actor: Actor, case: Case) -> int:
     """Undo the block of a flag that was a mistake (the case stays rejected; the person may write again)."""
     with transaction.atomic():

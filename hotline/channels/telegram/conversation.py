@@ -5,13 +5,16 @@ The conversation rules:
 * inside the intake flow, text and buttons go to the flow engine;
 * outside it, text goes to the applicant's open case as a message for operators;
 * files are fetched by the worker and sealed into the case; other kinds get a polite "text please";
-* every message on either side is traced so the wipe job can delete it from the phone.
+* every message on either side is traced so the wipe job can delete it from the phone;
+* each chat has an inbound allowance (``TELEGRAM_INBOUND_BURST`` at once, ``TELEGRAM_INBOUND_PER_MINUTE``
+  after that): what a chat sends past it is dropped, answered once with a polite notice, and the
+  case is marked for review, so one flooder cannot fill the queue or the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
@@ -27,6 +30,7 @@ from hotline.core import flow as engine
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import OPEN, Status
 from hotline.core.metadata import ChannelKind, Direction
+from hotline.core.ratelimit import TokenBucket
 from hotline.core.text import split_message
 from hotline.flows import runner
 from hotline.outbox.enqueue import enqueue
@@ -57,17 +61,45 @@ def handle_update(update: Update) -> None:
 
 
 class Chat:
-    """The identity, channel state and conversation language of one private chat."""
+    """The identity, channel state and conversation language of one private chat.
+
+    Making one counts the update against the chat's inbound allowance (:func:`inbound_allowed`):
+    ``allowed`` says whether it may be handled, ``flood_ended`` how many updates the flood that just
+    ended dropped (0: none).
+    """
 
     def __init__(self, chat_id: int, language_code: str | None) -> None:
         self.chat_id = chat_id
         self.identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
         now = timezone.now()
+        # The identity row is locked for this update, so reading and writing the chat's row is safe.
+        state = rows.fetch(TelegramChat, {"identity_id": self.identity.pk})
+        created = state is None
+        if state is None:
+            state = TelegramChat(identity=self.identity, last_activity=now)
+        self.allowed = inbound_allowed(state, now)
+        self.flood_ended = 0
+        if not self.allowed:
+            state.flood_dropped += 1
+        elif state.flood_dropped:
+            self.flood_ended, state.flood_dropped = state.flood_dropped, 0
+        self.flood_dropped = state.flood_dropped
         # Writing to the bot means it is not blocked (any more).
-        if not rows.update(
-            TelegramChat, {"identity_id": self.identity.pk}, {"last_activity": now, "blocked_bot": False}
-        ):
-            rows.add(TelegramChat(identity=self.identity, last_activity=now))
+        state.last_activity, state.blocked_bot = now, False
+        if created:
+            rows.add(state)
+        else:
+            rows.update(
+                TelegramChat,
+                {"identity_id": self.identity.pk},
+                {
+                    "last_activity": now,
+                    "blocked_bot": False,
+                    "inbound_tokens": state.inbound_tokens,
+                    "inbound_at": state.inbound_at,
+                    "flood_dropped": state.flood_dropped,
+                },
+            )
         self.loaded: runner.Loaded | None = runner.load_session(self.identity)
         session = self.loaded[1]
         self.session = session
@@ -134,6 +166,41 @@ class Chat:
         queue_wipe(self.identity, self.chat_id, priority=Priority.INTERACTIVE)
 
 
+def inbound_allowed(state: TelegramChat, now: datetime) -> bool:
+    """Take one update from the chat's allowance: ``TELEGRAM_INBOUND_BURST`` at once, refilled at
+    ``TELEGRAM_INBOUND_PER_MINUTE``. Updates the bucket on ``state``; False when it is empty."""
+    bucket = TokenBucket(
+        rate=settings.TELEGRAM_INBOUND_PER_MINUTE / 60,
+        burst=settings.TELEGRAM_INBOUND_BURST,
+        tokens=state.inbound_tokens if state.inbound_tokens is not None else -1.0,
+        updated=state.inbound_at.timestamp() if state.inbound_at is not None else now.timestamp(),
+    )
+    allowed = bucket.take(now.timestamp()) == 0.0
+    state.inbound_tokens = bucket.tokens
+    state.inbound_at = datetime.fromtimestamp(bucket.updated, tz=UTC)
+    return allowed
+
+
+def _over_limit(chat: Chat) -> None:
+    """An update past the chat's allowance: nothing of it is kept (the message stays traced, so the
+    wipe still deletes it from the phone) and nothing is answered — but the first one of a flood gets
+    one polite notice, and the open case is marked for review."""
+    if chat.flood_dropped != 1:
+        return
+    chat.say_phrase("flood")
+    case = chat.open_case()
+    if case is not None:
+        triage.do_mark_flood(ACTOR, case)
+
+
+def _flood_over(chat: Chat) -> None:
+    """The chat is within its allowance again: say on the case how much the flood dropped."""
+    if chat.flood_ended:
+        case = chat.open_case()
+        if case is not None:
+            triage.do_record_flood_end(ACTOR, case, chat.flood_ended)
+
+
 def _keyboard(reply: runner.Reply, language: str) -> dict[str, Any]:
     rows: list[list[dict[str, str]]] = []
     for option in reply.options:
@@ -159,6 +226,10 @@ def _flow_data(step: str, value: str) -> str:
 def _on_message(msg: Message) -> None:
     chat = Chat(msg.chat.id, msg.from_user.language_code if msg.from_user else None)
     chat.trace(msg.message_id)
+    if not chat.allowed:
+        _over_limit(chat)
+        return
+    _flood_over(chat)
     if chat.identity.blocked:
         _quarantine(chat, msg)
         return
@@ -327,6 +398,10 @@ def _quarantine(chat: Chat, msg: Message) -> None:
 def _on_callback(query: CallbackQuery) -> None:
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
     chat = Chat(chat_id, query.from_user.language_code)
+    if not chat.allowed:
+        _over_limit(chat)  # the button's spinner runs out by itself: answering would cost a send
+        return
+    _flood_over(chat)
     data = query.data or ""
     if chat.identity.blocked:
         chat.answer_callback(query.id)

@@ -12,11 +12,15 @@ class ProcessedUpdate(models.Model):
 
 
 class TelegramChat(models.Model):
-    """Channel state of one Telegram chat: whether the person blocked the bot, when they last wrote."""
+    """Channel state of one Telegram chat: whether the person blocked the bot, when they last wrote,
+    and the chat's inbound allowance (a token bucket: ``conversation.inbound_allowed``)."""
 
     identity = models.OneToOneField("cases.ChannelIdentity", on_delete=models.CASCADE, related_name="telegram")
     blocked_bot = models.BooleanField(default=False)
     last_activity = models.DateTimeField()
+    inbound_tokens = models.FloatField(null=True)  # None: a full allowance
+    inbound_at = models.DateTimeField(null=True)
+    flood_dropped = models.PositiveIntegerField(default=0)  # updates dropped in the current flood
 
 
 class ChatTrace(models.Model):

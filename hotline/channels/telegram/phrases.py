@@ -82,6 +82,20 @@ PHRASES: dict[str, dict[str, str]] = {
         "uk": "Код прийнято: цей акаунт тепер пов'язаний з вашою заявкою. Можете писати сюди.",
         "en": "Code accepted: this account is now linked to your application. You can write here.",
     },
+    "flood": {
+        "ru": (
+            "Вы отправляете сообщения слишком быстро, и последние мы не сохранили. "
+            "Подождите минуту и отправьте главное ещё раз одним сообщением."
+        ),
+        "uk": (
+            "Ви надсилаєте повідомлення надто швидко, і останні ми не зберегли. "
+            "Зачекайте хвилину й надішліть головне ще раз одним повідомленням."
+        ),
+        "en": (
+            "You are sending messages too fast, and we did not keep the last ones. "
+            "Wait a minute, then send what matters again in one message."
+        ),
+    },
     "earlier_replies": {
         "ru": "Ответы операторов по вашей заявке ({count}):",
         "uk": "Відповіді операторів щодо вашої заявки ({count}):",
