@@ -6,9 +6,16 @@ Each simulated applicant walks the intake flow the way the bot offers it (/start
 answers), one update after the other, as Telegram delivers them; many applicants run at once.
 
     python bench/telegram_ingest.py [--database sqlite|postgres|both] [--concurrency 64] [--applicants 400]
+    python bench/telegram_ingest.py --flood-chats 200 [--flood-connections 40]
 
 Prints one JSON object. Each run also gives the CPU time one update cost the server's processes and the
 load generator (``cpu_per_update``, read from /proc), since both share the machine.
+
+Flood mode (``--flood-chats N``): a few legitimate applicants (8 at a time) walk their intakes, first
+alone, then while N other chats send text messages as fast as Telegram would deliver them (over
+``--flood-connections``, Telegram's webhook ``max_connections``, 40 by default). It reports the
+legitimate updates' latency both ways (the goal: p99 with the flood within 3× of without), and what
+the flood left queued: outbox rows per flooding chat, which the per-chat inbound allowance bounds.
 """
 
 from __future__ import annotations
@@ -236,12 +243,14 @@ def measured(
     }
 
 
-async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tuple[str, str]] | None) -> dict[str, Any]:
+async def run_load(
+    url: str, concurrency: int, applicants: int, inputs: list[tuple[str, str]] | None, first_chat: int = 10_000_000
+) -> dict[str, Any]:
     """``inputs`` None: the baseline (GET /ping as many times as the webhook run sends updates)."""
     latencies: list[float] = []
     failures = 0
     statuses: dict[str, int] = {}
-    ids = itertools.count(1)
+    ids = itertools.count(first_chat * 100)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for n in range(applicants):
         queue.put_nowait(n)
@@ -251,7 +260,7 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
     bodies: list[list[bytes]] = []
     if inputs is not None:
         for n in range(applicants):
-            chat_id = 10_000_000 + n
+            chat_id = first_chat + n
             bodies.append(
                 [
                     json.dumps(make_update(next(ids), chat_id, kind, value, step + 1)).encode()
@@ -299,6 +308,98 @@ async def run_load(url: str, concurrency: int, applicants: int, inputs: list[tup
     }
 
 
+def outbox_rows(server: Server, database: str) -> int:
+    """Rows waiting in the outbox (the bench runs no worker, so every queued send stays there)."""
+    if database == "postgres":
+        import psycopg
+
+        with psycopg.connect(server.env["DATABASE_URL"]) as conn:
+            row = conn.execute("SELECT count(*) FROM outbox_outboxmessage").fetchone()
+            return int(row[0]) if row else 0
+    import sqlite3
+
+    with sqlite3.connect(Path(server.tmp.name) / "hotline.sqlite3") as conn:
+        return int(conn.execute("SELECT count(*) FROM outbox_outboxmessage").fetchone()[0])
+
+
+async def flood(url: str, chats: int, connections: int, stop: asyncio.Event) -> dict[str, Any]:
+    """``chats`` chats sending text messages as fast as ``connections`` connections carry them, until ``stop``."""
+    statuses: dict[str, int] = {}
+    sent = 0
+    ids = itertools.count(50_000_000)
+    next_chat = itertools.cycle(range(chats))
+    message_ids = [0] * chats
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one_connection() -> None:
+            nonlocal sent
+            while not stop.is_set():
+                n = next(next_chat)
+                message_ids[n] += 1
+                body = json.dumps(make_update(next(ids), 20_000_000 + n, "text", "spam spam spam", message_ids[n]))
+                try:
+                    async with session.post(f"{url}/telegram/webhook", data=body, headers=headers) as response:
+                        await response.read()
+                        statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+                except aiohttp.ClientError as exc:
+                    statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
+                sent += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_connection() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    return {
+        "chats": chats,
+        "connections": connections,
+        "updates": sent,
+        "per_second": round(sent / elapsed, 1),
+        "statuses": statuses,
+    }
+
+
+async def legitimate_under_flood(
+    url: str, applicants: int, inputs: list[tuple[str, str]], chats: int, connections: int, first_chat: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    stop = asyncio.Event()
+
+    async def legitimate() -> dict[str, Any]:
+        try:
+            return await run_load(url, 8, applicants, inputs, first_chat=first_chat)
+        finally:
+            stop.set()
+
+    return await asyncio.gather(legitimate(), flood(url, chats, connections, stop))
+
+
+def bench_flood(
+    database: str, applicants: int, workers: int, threads: int | None, chats: int, connections: int
+) -> dict[str, Any]:
+    inputs = intake_inputs()
+    with Server(database, workers, threads) as server:
+        asyncio.run(run_load(server.url, 8, 8, inputs, first_chat=30_000_000))  # warm up
+        start = outbox_rows(server, database)
+        quiet = asyncio.run(run_load(server.url, 8, applicants, inputs, first_chat=31_000_000))
+        legitimate_rows = outbox_rows(server, database) - start
+        loud, flooded = asyncio.run(
+            legitimate_under_flood(server.url, applicants, inputs, chats, connections, first_chat=32_000_000)
+        )
+        queued_by_flood = outbox_rows(server, database) - start - 2 * legitimate_rows
+    return {
+        "database": database,
+        "web_workers": workers,
+        "legitimate_applicants": applicants,
+        "updates_per_applicant": len(inputs),
+        "inbound_allowance": "TELEGRAM_INBOUND_BURST / TELEGRAM_INBOUND_PER_MINUTE defaults (20 / 20)",
+        "legitimate_without_flood": quiet,
+        "legitimate_with_flood": loud,
+        "flood": {**flooded, "outbox_rows_per_flooding_chat": round(queued_by_flood / chats, 2)},
+        "p99_ratio_with_to_without_flood": round(loud["p99_ms"] / quiet["p99_ms"], 2),
+        "p50_ratio_with_to_without_flood": round(loud["p50_ms"] / quiet["p50_ms"], 2),
+    }
+
+
 def bench(database: str, concurrency: int, applicants: int, workers: int, threads: int | None) -> dict[str, Any]:
     inputs = intake_inputs()
     with Server(database, workers, threads) as server:
@@ -333,8 +434,18 @@ def main() -> None:
     parser.add_argument("--applicants", type=int, default=300)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="request threads per web process")
+    parser.add_argument("--flood-chats", type=int, default=0, help="flood mode: this many flooding chats")
+    parser.add_argument("--flood-connections", type=int, default=40, help="flood mode: webhook connections")
     args = parser.parse_args()
     databases = ["sqlite", "postgres"] if args.database == "both" else [args.database]
+    if args.flood_chats:
+        applicants = min(args.applicants, 60)
+        runs = [
+            bench_flood(db, applicants, args.workers, args.threads, args.flood_chats, args.flood_connections)
+            for db in databases
+        ]
+        print(json.dumps({"benchmark": "telegram_ingest_flood", "runs": runs}, indent=2))
+        return
     results = [bench(db, args.concurrency, args.applicants, args.workers, args.threads) for db in databases]
     print(json.dumps({"benchmark": "telegram_ingest", "runs": results}, indent=2))
 

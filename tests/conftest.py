@@ -57,6 +57,16 @@ def _private_anchor_file(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_inbound_allowance() -> Iterator[None]:
+    """The web process's per-chat allowances live in memory: each test starts with full ones."""
+    from hotline.channels.telegram import inbound
+
+    inbound.reset()
+    yield
+    inbound.reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     server_keys.forget_cached()
     yield

@@ -45,9 +45,14 @@ class TelegramRig:
             self.drain()
         return update
 
-    def wait_stored(self, update_id: int, timeout: float = 15.0) -> None:
+    def wait_stored(self, update_id: int, timeout: float = 60.0) -> None:
+        """Wait until the hotline took the update: it answered the webhook's POST with 2xx (which it does
+        after the commit, or at once for an update over its chat's allowance), or polling stored it."""
         deadline = time.monotonic() + timeout
-        while not ProcessedUpdate.objects.filter(update_id=update_id).exists():
+        while not (
+            any(a.update_id == update_id and a.ok for a in self.emulator.webhook_attempts)
+            or ProcessedUpdate.objects.filter(update_id=update_id).exists()
+        ):
             if time.monotonic() > deadline:
                 raise AssertionError(f"update {update_id} was not stored within {timeout}s")
             time.sleep(0.02)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from hotline.audit.models import AuditEvent
 from hotline.cases import actions
 from hotline.cases.models import Case, CaseTag, Message
-from hotline.channels.telegram import conversation
+from hotline.channels.telegram import conversation, inbound
 from hotline.channels.telegram.models import ChatTrace, TelegramChat
 from hotline.channels.telegram.phrases import phrase
 from hotline.core.actor import Actor
@@ -39,8 +39,12 @@ class Clock:
 
 @pytest.fixture
 def clock() -> Iterator[Clock]:
+    """Both stages' clocks: the web process's (``inbound.clock``) and the database stage's."""
     pinned = Clock()
-    with mock.patch.object(conversation, "timezone", pinned):
+    with (
+        mock.patch.object(conversation, "timezone", pinned),
+        mock.patch.object(inbound, "clock", lambda: pinned.at.timestamp()),
+    ):
         yield pinned
 
 
@@ -75,7 +79,9 @@ def test_a_flood_from_one_chat_is_dropped_with_one_notice_and_the_case_marked(
     assert bot[-1] == phrase("flood", "en")
     assert CaseTag.objects.filter(case=case, tag__name="flood").exists()
     assert AuditEvent.objects.filter(action="case.flood", object_id=str(case.id)).count() == 1
-    # Every message stays traced, so the wipe still deletes the flood from the phone.
+    # Every message stays traced, so the wipe still deletes the flood from the phone: the six the web
+    # process dropped before the database (after the one that got the notice) are traced in a batch.
+    assert inbound.flush() == 6
     identity = telegram.identity(CHAT)
     assert ChatTrace.objects.filter(identity=identity).count() >= 12
     assert TelegramChat.objects.get(identity=identity).flood_dropped == 7
@@ -86,6 +92,7 @@ def test_the_allowance_refills_and_the_case_hears_how_much_was_dropped(
 ) -> None:
     case = _open_case(telegram)
     _send(telegram, 8)
+    inbound.flush()
     clock.at += timedelta(seconds=10)  # one more message's worth
     _send(telegram, 1, "after the flood")
     assert Message.objects.filter(case=case, direction=Direction.INBOUND).count() == 6
@@ -103,9 +110,22 @@ def test_buttons_count_against_the_allowance_too(telegram: TelegramRig, clock: C
     message = telegram.phone(CHAT + 1)[-1]
     for _ in range(8):
         telegram.act(lambda: telegram.emulator.press_button(CHAT + 1, message.message_id, data="b"), drain=False)
+    inbound.flush()
     telegram.drain()
     assert TelegramChat.objects.get(identity=telegram.identity(CHAT + 1)).flood_dropped == 4
     assert telegram.bot_texts(CHAT + 1).count(phrase("flood", "en")) == 1
+
+
+def test_the_web_process_drops_a_flood_before_the_database(
+    telegram: TelegramRig, clock: Clock, small_allowance: None
+) -> None:
+    from hotline.channels.telegram.models import ProcessedUpdate
+
+    _open_case(telegram)
+    _send(telegram, 12)
+    # Five handled, the sixth answered with the notice: only those reached the database.
+    assert ProcessedUpdate.objects.count() == 6
+    assert all(a.status == 200 for a in telegram.emulator.webhook_attempts)
 
 
 def test_a_chat_within_its_allowance_is_untouched(telegram: TelegramRig, clock: Clock, small_allowance: None) -> None:

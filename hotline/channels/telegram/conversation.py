@@ -14,11 +14,13 @@ The conversation rules:
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from hotline import rows
@@ -191,6 +193,27 @@ def _over_limit(chat: Chat) -> None:
     case = chat.open_case()
     if case is not None:
         triage.do_mark_flood(ACTOR, case)
+
+
+def record_dropped(traces: list[tuple[int, int | None]]) -> int:
+    """Updates the web processes dropped before the database (``inbound.py``): trace each message so
+    the wipe still deletes it from the phone, and add them to the chat's count of dropped updates.
+    Runs in a write transaction (``run_write``); returns how many were recorded."""
+    now = timezone.now()
+    identities: dict[int, ChannelIdentity] = {}
+    counts: dict[uuid.UUID, int] = {}
+    traced = []
+    for chat_id, message_id in traces:
+        identity = identities.get(chat_id)
+        if identity is None:
+            identity = identities[chat_id] = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
+        counts[identity.pk] = counts.get(identity.pk, 0) + 1
+        if message_id is not None:
+            traced.append({"identity_id": identity.pk, "message_id": message_id, "at": now, "wipe_queued": False})
+    rows.insert_many(ChatTrace, traced)
+    for identity_id, count in counts.items():
+        TelegramChat.objects.filter(identity_id=identity_id).update(flood_dropped=F("flood_dropped") + count)
+    return sum(counts.values())
 
 
 def _flood_over(chat: Chat) -> None:

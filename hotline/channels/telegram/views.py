@@ -3,7 +3,8 @@
 * the secret token header is compared in constant time (the token never appears in the URL);
 * the body is parsed strictly; malformed JSON or a non-update → 400; update kinds we do not handle → 200;
 * 200 only after the update and its effects are committed; 503 while the database is unavailable,
-  so Telegram retries; a redelivered update is acknowledged without being processed twice.
+  so Telegram retries; a redelivered update is acknowledged without being processed twice;
+* an update over its chat's inbound allowance is dropped before any database work (``inbound.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
+from . import inbound
 from .ingest import process_update
 
 log = logging.getLogger("hotline.telegram")
@@ -52,6 +54,8 @@ def webhook(request: HttpRequest) -> HttpResponse:
         update = Update.model_validate(data)
     except ValidationError as exc:
         return _error(400, f"not a valid Telegram update ({exc.error_count()} problem(s))")
+    if inbound.drop(update):  # over its chat's allowance: dropped before any database work
+        return HttpResponse(_OK["dropped"], content_type="application/json")
     try:
         outcome = process_update(update)
     except DatabaseError as exc:
@@ -65,4 +69,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 
 # The three answers to an update that was taken, encoded once.
-_OK = {outcome: json.dumps({"ok": True, "result": outcome}).encode() for outcome in ("stored", "duplicate", "failed")}
+_OK = {
+    outcome: json.dumps({"ok": True, "result": outcome}).encode()
+    for outcome in ("stored", "duplicate", "failed", "dropped")
+}
