@@ -42,6 +42,9 @@ ANY_STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.COORDINATOR, Role.AN
 HANDOFF_STATES = frozenset({Status.READY, Status.HANDED_OFF})
 # Application numbers as staff type them: at most 12 digits.
 MAX_CASE_NUMBER = 999_999_999_999
+# The longest address to come back to after signing in: Django will not redirect to more than
+# 16,384 characters (it answers 400 and logs a traceback), and no page of the console needs 2,000.
+MAX_NEXT = 2000
 _OPEN = [s.value for s in OPEN]
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
@@ -132,8 +135,9 @@ def may_reassign(user: User) -> bool:
 
 def _to_login(request: HttpRequest) -> HttpResponse:
     target = reverse("accounts:login")
-    if request.method == "GET" and not request.headers.get("HX-Request"):
-        target += "?" + urlencode({"next": request.get_full_path()})
+    back = request.get_full_path()
+    if request.method == "GET" and not request.headers.get("HX-Request") and len(back) <= MAX_NEXT:
+        target += "?" + urlencode({"next": back})
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=200)
         response["HX-Redirect"] = target
