@@ -85,6 +85,9 @@ MIDDLEWARE = [
     # portal, the Telegram webhook and the liveness checks pass through them (hotline/middleware.py).
     "hotline.middleware.SessionMiddleware",
     "hotline.middleware.LocaleMiddleware",
+    # Bodies too large, control characters, too many fields: refused with the reason, before anything
+    # reads the body or the parameters (hotline/inputs.py).
+    "hotline.inputs.RequestInputMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "hotline.middleware.AuthenticationMiddleware",

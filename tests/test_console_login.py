@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hotline.accounts import throttle
 from hotline.accounts.models import LoginThrottle
 from hotline.accounts.staff import do_add_staff
+from hotline.accounts.totp import clean_code
 from hotline.core.lifecycle import Role
 from hotline.keyring.actions import LockedError, unlock_with_password
 from tests.conftest import Org
@@ -209,3 +210,26 @@ def test_a_session_ends_after_its_maximum_length_however_active(alice: Staff) ->
     response = client.get("/console/queue/")
     assert response.status_code == 302 and response.url.startswith("/accounts/login/")
     assert b"maximum length" in client.get(response.url).content
+
+
+def test_a_next_address_too_long_to_redirect_to_is_dropped_not_a_400_with_a_traceback(
+    alice: Staff, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by tests/test_input_fuzz.py: Django refuses to redirect to more than 16,384 characters
+    (DisallowedRedirect, logged with a traceback), and the way back after signing in and the
+    language switch both redirected to what the request said."""
+    long_path = "/console/queue/?tab=" + "x" * 20_000
+    anonymous = Client().get(long_path)
+    assert anonymous.status_code == 302 and anonymous["Location"] == "/accounts/login/"
+    client = signed_in_client(alice)
+    switched = client.post("/accounts/language/", {"language": "uk", "next": long_path})
+    assert switched.status_code == 302 and switched["Location"] == "/console/"
+    signed_in = sign_in(Client(), alice, steps_ahead=1, QUERY_STRING="next=" + long_path)
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/console/"
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_code_of_digits_that_are_not_ascii_is_not_a_code() -> None:
+    assert clean_code("123 456") == "123456"
+    assert clean_code("１２３４５６") is None  # full-width digits
+    assert clean_code("²²²²²²") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -200,6 +201,55 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _send(port: int, path: str, headers: dict[str, str], body: bytes, *, chunked: bool = False) -> tuple[int, bytes]:
+    """Post like an ordinary client: the whole body first, then read the answer (a server that closes
+    before the body is in makes this fail with a reset or broken pipe instead)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        if chunked:
+            pieces = (body[i : i + 65536] for i in range(0, len(body), 65536))
+            connection.request("POST", path, body=pieces, headers=headers, encode_chunked=True)
+        else:
+            connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+def test_serve_answers_a_body_of_30_mb_with_413_that_the_client_receives(tmp_path: Path) -> None:
+    """Through granian: the refused body is read and dropped first (hotline/inputs.py), so the client,
+    still sending, gets the 413 and its reason, not a reset connection. A chunked body is read to its
+    end too, and one within the limit reaches the webhook's parser."""
+    port = _free_port()
+    env = _env(tmp_path / "var") | {
+        "TELEGRAM_BOT_TOKEN": "1:serve-test",
+        "TELEGRAM_WEBHOOK_SECRET": "serve-test-secret",
+        "TELEGRAM_MODE": "webhook",
+        "TELEGRAM_API_BASE": "http://127.0.0.1:9",
+    }
+    proc = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
+    webhook = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "serve-test-secret"}
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    big = b"x" * (30 * 1024 * 1024)
+    too_large = "at most 2621440 bytes are accepted"
+    try:
+        for chunked in (False, True):
+            status, body = _send(port, "/telegram/webhook", webhook, big, chunked=chunked)
+            assert (status, json.loads(body)["error"]) == (413, f"The request is too large: {too_large}."), chunked
+            status, body = _send(port, "/en/receipt/", form, big, chunked=chunked)
+            assert status == 413 and too_large in body.decode(), chunked
+        status, body = _send(port, "/accounts/login/", form, big)
+        assert status == 413 and too_large in body.decode()
+        # Read (Django alone sees no body without a Content-Length), parsed, and found not to be an update.
+        status, body = _send(port, "/telegram/webhook", webhook, b'{"update_id": "seven"}', chunked=True)
+        assert (status, json.loads(body)["error"]) == (400, "not a Telegram update: update_id missing")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=30)
 
 
 def test_worker_stops_on_sigterm(tmp_path: Path) -> None:

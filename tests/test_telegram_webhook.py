@@ -111,7 +111,83 @@ def test_only_post_is_allowed(client: Client, configured: None) -> None:
 
 
 def test_a_huge_body_is_refused(client: Client, configured: None) -> None:
-    assert _post(client, _update(40, text="x" * 2_000_000)).status_code == 413
+    response = _post(client, _update(40, text="x" * 2_000_000))
+    assert response.status_code == 413
+    assert response.json()["error"] == "The request is too large: at most 1048576 bytes are accepted."
+
+
+def test_a_body_far_past_every_limit_gets_413_with_a_reason(client: Client, configured: None) -> None:
+    """30 MB is past Django's own limit for a request body too: the answer is still a 413 that says why."""
+    response = _post(client, b'{"update_id": 41, "x": "' + b"x" * 30_000_000 + b'"}')
+    assert response.status_code == 413
+    assert response.json() == {"ok": False, "error": "The request is too large: at most 2621440 bytes are accepted."}
+    assert not ProcessedUpdate.objects.exists()
+
+
+def _with(update: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    """``update`` with the field at the dotted ``path`` set to ``value``."""
+    changed = json.loads(json.dumps(update))
+    *parents, last = path.split(".")
+    target = changed
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return changed
+
+
+BEYOND_64_BITS = [
+    ("update_id", 2**63),
+    ("update_id", -(2**63) - 1),
+    ("message.chat.id", 2**64),
+    ("message.from.id", -(2**70)),
+    ("message.message_id", 10**20),
+    ("message.date", 2**64),
+    ("message.unknown_field", [1, {"deep": 2**100}]),
+    # pydantic turns a string of digits into an integer where the model wants one
+    ("message.message_id", "100000000000000000000"),
+    ("message.chat.id", "-100000000000000000000"),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), BEYOND_64_BITS, ids=[f"{p}={v}" for p, v in BEYOND_64_BITS])
+def test_an_integer_beyond_64_bits_anywhere_in_an_update_gets_400(
+    client: Client, configured: None, path: str, value: object
+) -> None:
+    """Before: 500 on SQLite (the driver's OverflowError), 503 on PostgreSQL (Telegram would retry for a day)."""
+    response = _post(client, _with(_update(42), path, value))
+    assert response.status_code == 400
+    assert "64-bit" in response.json()["error"]
+    assert not ProcessedUpdate.objects.exists()
+    assert not OutboxMessage.objects.exists()
+
+
+def test_the_largest_64_bit_integers_are_still_taken(client: Client, configured: None) -> None:
+    update = _with(_update(2**63 - 1, chat_id=-(2**63)), "message.message_id", 2**63 - 1)
+    assert _post(client, update).status_code == 200
+    assert ProcessedUpdate.objects.filter(update_id=2**63 - 1).exists()
+
+
+@pytest.mark.parametrize("depth", [33, 1_000, 100_000])
+def test_json_nested_too_deeply_gets_400(client: Client, configured: None, depth: int) -> None:
+    """Before: 500 at a depth of about 1,000 (RecursionError is not a ValueError)."""
+    body = '{"update_id": 43, "x": ' + "[" * depth + "]" * depth + "}"
+    response = _post(client, body)
+    assert response.status_code == 400
+    assert "nested" in response.json()["error"]
+    assert not ProcessedUpdate.objects.exists()
+
+
+def test_nesting_as_deep_as_a_real_update_is_taken(client: Client, configured: None) -> None:
+    update = _with(_update(44), "message.extra", json.loads("[" * 29 + "]" * 29))
+    assert _post(client, update).status_code == 200
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_numbers_json_does_not_have_get_400(client: Client, configured: None, literal: str) -> None:
+    body = json.dumps(_with(_update(45), "message.extra", "here")).replace('"here"', literal)
+    response = _post(client, body)
+    assert response.status_code == 400 and response.json()["ok"] is False
+    assert not ProcessedUpdate.objects.exists()
 
 
 def test_database_down_gives_503_and_the_redelivered_update_is_stored_once(telegram: TelegramRig) -> None:

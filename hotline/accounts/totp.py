@@ -30,7 +30,8 @@ def pending_device(user: User) -> TOTPDevice:
 
 def clean_code(code: str) -> str | None:
     digits = code.replace(" ", "").strip()
-    return digits if len(digits) == CODE_LENGTH and digits.isdigit() else None
+    # ASCII digits only: "²".isdigit() is true too (django-otp's int() would then refuse it).
+    return digits if len(digits) == CODE_LENGTH and digits.isascii() and digits.isdigit() else None
 
 
 def verify_once(device: TOTPDevice, code: str) -> bool:

@@ -45,7 +45,7 @@ from hotline.accounts.unlock import (
     stashed_blob,
 )
 from hotline.audit import log as audit
-from hotline.console.access import ANY_STAFF, public_view, signed_in_user, staff_view
+from hotline.console.access import ANY_STAFF, MAX_NEXT, public_view, signed_in_user, staff_view
 from hotline.console.render import flash, page
 from hotline.keyring.actions import LockedError, unlock_with_password
 
@@ -71,6 +71,8 @@ class PasswordForm(forms.Form):
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
+    if len(target) > MAX_NEXT:
+        return fallback
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback

@@ -31,6 +31,7 @@ from hotline.accounts.models import User
 from hotline.accounts.unlock import forget, is_unlocked
 from hotline.cases.models import Attachment, Case
 from hotline.core.lifecycle import OPEN, Role, Status
+from hotline.inputs import parse_int
 
 CASEWORKERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
 SEE_ALL = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -39,6 +40,11 @@ FIGURES = frozenset({Role.ANALYST, Role.SUPERVISOR, Role.ADMIN})
 ADMINS = frozenset({Role.ADMIN})
 ANY_STAFF = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.COORDINATOR, Role.ANALYST, Role.ADMIN})
 HANDOFF_STATES = frozenset({Status.READY, Status.HANDED_OFF})
+# Application numbers as staff type them: at most 12 digits.
+MAX_CASE_NUMBER = 999_999_999_999
+# The longest address to come back to after signing in: Django will not redirect to more than
+# 16,384 characters (it answers 400 and logs a traceback), and no page of the console needs 2,000.
+MAX_NEXT = 2000
 _OPEN = [s.value for s in OPEN]
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
@@ -78,8 +84,15 @@ def access_case_by_id(user: User, case_id: uuid.UUID | str) -> Case:
     return case
 
 
+def case_number(text: str) -> int | None:
+    """An application number as typed ("1042" or "#1042"), or None if it is not one."""
+    return parse_int(text.strip().removeprefix("#"), minimum=1, maximum=MAX_CASE_NUMBER)
+
+
 def access_case_by_number(user: User, number: int) -> Case:
     """The case with application number ``number``, under the same rule as :func:`access_case_by_id`."""
+    if not 1 <= number <= MAX_CASE_NUMBER:
+        raise Http404
     case = Case.objects.filter(number__id=number).select_related("assignee", "number").first()
     if case is None:
         raise Http404
@@ -122,8 +135,9 @@ def may_reassign(user: User) -> bool:
 
 def _to_login(request: HttpRequest) -> HttpResponse:
     target = reverse("accounts:login")
-    if request.method == "GET" and not request.headers.get("HX-Request"):
-        target += "?" + urlencode({"next": request.get_full_path()})
+    back = request.get_full_path()
+    if request.method == "GET" and not request.headers.get("HX-Request") and len(back) <= MAX_NEXT:
+        target += "?" + urlencode({"next": back})
     if request.headers.get("HX-Request"):
         response = HttpResponse(status=200)
         response["HX-Redirect"] = target

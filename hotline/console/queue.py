@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
@@ -128,10 +128,12 @@ class Cursor:
         try:
             created_at = parse_datetime(when)
             case_id = uuid.UUID(ident)
-        except ValueError:
+            # In UTC, as the database compares it: a time near year 1 or 9999 has none (OverflowError).
+            created_at = created_at.astimezone(UTC) if created_at is not None and created_at.tzinfo else None
+        except (ValueError, OverflowError):
             created_at = None
             case_id = uuid.UUID(int=0)
-        if created_at is None or created_at.tzinfo is None:
+        if created_at is None:
             raise BadQuery(str(_("That page link is broken; start from the first page.")))
         return cls(created_at, case_id)
 

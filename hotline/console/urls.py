@@ -1,9 +1,12 @@
 """The console's URLs. Every view here is wrapped in ``staff_view`` (console/access.py) and has a row
 in the authorization matrix test (tests/test_console_access.py)."""
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from hotline.console.views import admin, articles, case, handoff, oversight, page_texts, phone, queue
+from hotline.inputs import IdConverter
+
+register_converter(IdConverter, "id")  # ids in paths: at most 18 digits (Django's <int:> takes any number)
 
 app_name = "console"
 
@@ -39,14 +42,14 @@ urlpatterns = [
     path("audit/verify/", oversight.audit_verify, name="audit_verify"),
     path("staff/", admin.staff_list, name="staff"),
     path("staff/add/", admin.staff_add, name="staff_add"),
-    path("staff/<int:user_id>/remove/", admin.staff_remove, name="staff_remove"),
-    path("staff/<int:user_id>/reset/", admin.staff_reset, name="staff_reset"),
-    path("staff/<int:user_id>/role/", admin.staff_role, name="staff_role"),
+    path("staff/<id:user_id>/remove/", admin.staff_remove, name="staff_remove"),
+    path("staff/<id:user_id>/reset/", admin.staff_reset, name="staff_reset"),
+    path("staff/<id:user_id>/role/", admin.staff_role, name="staff_role"),
     path("content/", admin.content, name="content"),
     path("content/canned/", admin.canned_add, name="canned_add"),
-    path("content/canned/<int:reply_id>/delete/", admin.canned_delete, name="canned_delete"),
+    path("content/canned/<id:reply_id>/delete/", admin.canned_delete, name="canned_delete"),
     path("content/tags/", admin.tag_add, name="tag_add"),
-    path("content/tags/<int:tag_id>/delete/", admin.tag_delete, name="tag_delete"),
+    path("content/tags/<id:tag_id>/delete/", admin.tag_delete, name="tag_delete"),
     path("content/pages/", page_texts.pages, name="pages"),
     path("content/pages/<str:language>/<slug:page_slug>/edit/", page_texts.page_edit, name="page_edit"),
     path("content/pages/<str:language>/<slug:page_slug>/history/", page_texts.page_history, name="page_history"),

@@ -1,7 +1,9 @@
 """The Telegram webhook: POST /telegram/webhook.
 
 * the secret token header is compared in constant time (the token never appears in the URL);
-* the body is parsed strictly; malformed JSON or a non-update → 400; update kinds we do not handle → 200;
+* the body is parsed strictly (``parse_update``): a body over :data:`MAX_BODY` → 413; malformed JSON,
+  JSON nested too deeply, an integer outside the signed 64-bit range or a non-update → 400, each
+  with its reason (``hotline/inputs.py``); update kinds we do not handle → 200;
 * 200 only after the update and its effects are committed; 503 while the database is unavailable,
   so Telegram retries; a redelivered update is acknowledged without being processed twice;
 * an update over its chat's inbound allowance is dropped before any database work (``inbound.py``).
@@ -20,6 +22,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
+
+from hotline.inputs import InputError, check_integers, parse_json, read_body
 
 from . import inbound
 from .ingest import process_update
@@ -42,18 +46,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return _error(403, "wrong or missing secret token")
-    if len(request.body) > MAX_BODY:
-        return _error(413, "update too large")
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "body is not JSON")
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(data["update_id"], bool):
-        return _error(400, "not a Telegram update: update_id missing")
-    try:
-        update = Update.model_validate(data)
-    except ValidationError as exc:
-        return _error(400, f"not a valid Telegram update ({exc.error_count()} problem(s))")
+        update = parse_update(request)
+    except InputError as exc:
+        return _error(exc.status, exc.reason)
     if inbound.drop(update):  # over its chat's allowance: dropped before any database work
         return HttpResponse(_OK["dropped"], content_type="application/json")
     try:
@@ -66,6 +62,23 @@ def webhook(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "5"
         return response
     return HttpResponse(_OK[outcome], content_type="application/json")
+
+
+def parse_update(request: HttpRequest) -> Update:
+    """The update in the request's body, or :class:`InputError` (413 or 400) saying what is wrong with it.
+
+    Every integer in it fits a signed 64-bit integer, the database's widest: checked in the JSON
+    and again in the validated update, where pydantic turns a string of digits into an integer.
+    """
+    data = parse_json(read_body(request, MAX_BODY))
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(data["update_id"], bool):
+        raise InputError(400, "not a Telegram update: update_id missing")
+    try:
+        update = Update.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(400, f"not a valid Telegram update ({exc.error_count()} problem(s))") from None
+    check_integers(update)
+    return update
 
 
 # The three answers to an update that was taken, encoded once.

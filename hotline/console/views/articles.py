@@ -15,6 +15,7 @@ from hotline.accounts.staff import actor_of
 from hotline.console.access import ADMINS, CASEWORKERS, staff_view
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
+from hotline.inputs import parse_int
 from hotline.kb import reading
 from hotline.kb.actions import KbError, current_texts, do_create_article, do_publish, do_rollback, do_update_article
 from hotline.kb.content import LANGUAGES, MAX_ANSWER, MAX_SLUG, MAX_TITLE, ArticleContent
@@ -72,12 +73,7 @@ def _article(slug: str) -> Article:
 
 
 def _position(raw: str) -> int | None:
-    raw = raw.strip()
-    digits = raw[1:] if raw.startswith("-") else raw
-    if not digits.isdigit() or len(digits) > 7:
-        return None
-    value = int(raw)
-    return value if abs(value) <= MAX_POSITION else None
+    return parse_int(raw.strip(), minimum=-MAX_POSITION, maximum=MAX_POSITION)
 
 
 def _editor(
@@ -238,15 +234,15 @@ def article_history(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def article_rollback(request: HttpRequest, slug: str) -> HttpResponse:
     _article(slug)
-    raw = request.POST.get("version", "")
+    number = parse_int(request.POST.get("version", ""), minimum=0, maximum=999_999_999)
     note = request.POST.get("note", "")
-    if not raw.isdigit() or len(raw) > 9 or len(note) > MAX_NOTE:
+    if number is None or len(note) > MAX_NOTE:
         return problem(request, _("Choose a version to go back to."))
     try:
-        article = do_rollback(actor_of(me(request)), slug, int(raw), note=note)
+        article = do_rollback(actor_of(me(request)), slug, number, note=note)
     except KbError as exc:
         return problem(request, str(exc))
-    flash(request, _("Version %(old)s restored as version %(n)s.") % {"old": raw, "n": article.version})
+    flash(request, _("Version %(old)s restored as version %(n)s.") % {"old": number, "n": article.version})
     return HttpResponseRedirect(reverse("console:article_history", args=[slug]))
 
 

@@ -30,6 +30,7 @@ from hotline.console.access import (
     access_case_by_id,
     access_case_by_number,
     can_work_case,
+    case_number,
     may_reassign,
     staff_view,
 )
@@ -38,6 +39,7 @@ from hotline.console.views.queue import me
 from hotline.core import crypto
 from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError, allowed_targets
 from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.inputs import INT64_MAX, parse_int
 from hotline.kb.reading import reply_articles
 
 _REFUSALS = (ActionError, TransitionError)
@@ -191,8 +193,8 @@ def assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         assignee: User | None = user
     elif raw == "":
         assignee = None
-    elif raw.isdigit():
-        assignee = User.objects.filter(pk=int(raw)).first()
+    elif (pk := parse_int(raw, minimum=1, maximum=INT64_MAX)) is not None:
+        assignee = User.objects.filter(pk=pk).first()
         if assignee is None:
             return problem(request, _("There is no such staff member."))
     else:
@@ -207,11 +209,12 @@ def assign(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
 def tags(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     user = me(request)
     case = access_case_by_id(user, case_id)
-    wanted = request.POST.getlist("tag")
-    if not all(t.isdigit() for t in wanted):
+    given = [parse_int(t, minimum=1, maximum=INT64_MAX) for t in request.POST.getlist("tag")]
+    wanted = {pk for pk in given if pk is not None}
+    if len(wanted) != len(set(given)):
         return problem(request, _("Unknown tag."))
-    chosen = list(Tag.objects.filter(pk__in=[int(t) for t in wanted]))
-    if len(chosen) != len(set(wanted)):
+    chosen = list(Tag.objects.filter(pk__in=wanted))
+    if len(chosen) != len(wanted):
         return problem(request, _("Unknown tag."))
     return _run(request, case, lambda: triage.do_set_tags(actor_of(user), case, chosen), _("Tags saved."))
 
@@ -222,10 +225,10 @@ def link(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     """Link with another application (by its number) whose applicant will surrender together."""
     user = me(request)
     case = access_case_by_id(user, case_id)
-    raw = request.POST.get("number", "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 12:
+    number = case_number(request.POST.get("number", ""))
+    if number is None:
         return problem(request, _("An application number is digits only, like 1042."))
-    other = access_case_by_number(user, int(raw))
+    other = access_case_by_number(user, number)
     return _run(request, case, lambda: triage.do_link_cases(actor_of(user), case, other), _("Cases linked."))
 
 

@@ -17,10 +17,11 @@ from hotline.audit import log as audit
 from hotline.audit.models import AuditEvent
 from hotline.cases.models import Case
 from hotline.console import queue
-from hotline.console.access import ADMINS, FIGURES, SEE_ALL, staff_view
+from hotline.console.access import ADMINS, FIGURES, SEE_ALL, case_number, staff_view
 from hotline.console.render import page, problem
 from hotline.console.views.queue import me
 from hotline.core.lifecycle import OPEN, Status
+from hotline.inputs import INT64_MAX, parse_int
 
 _OPEN = [s.value for s in OPEN]
 WAITING_SAMPLE = 1000
@@ -91,10 +92,7 @@ def _suppressed(rows: list[tuple[str, int]]) -> list[tuple[str, str]]:
 @require_safe
 def figures(request: HttpRequest) -> HttpResponse:
     """Counts for publication: by day, channel, category, region and outcome; small numbers hidden."""
-    try:
-        days = int(request.GET.get("days", "30"))
-    except ValueError:
-        days = 0
+    days = parse_int(request.GET.get("days", "30"), minimum=1, maximum=365)
     if days not in (7, 30, 90, 365):
         return problem(request, _("Choose a period of 7, 30, 90 or 365 days."))
     since = timezone.now() - timedelta(days=days)
@@ -136,9 +134,10 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if obj:
         events = events.filter(object_id=_object_id(obj))
     if before:
-        if not before.isdigit():
+        seq = parse_int(before, minimum=1, maximum=INT64_MAX)
+        if seq is None:
             return problem(request, _("That page link is broken; start from the first page."))
-        events = events.filter(seq__lt=int(before))
+        events = events.filter(seq__lt=seq)
     shown = list(events[: AUDIT_PAGE + 1])
     context = {
         "events": shown[:AUDIT_PAGE],
@@ -152,9 +151,9 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 
 def _object_id(text: str) -> str:
     """An application number ("#1042" or "1042") is looked up as its case id."""
-    digits = text.lstrip("#")
-    if digits.isdigit() and len(digits) <= 12:
-        case = Case.objects.filter(number__id=int(digits)).only("id").first()
+    number = case_number(text)
+    if number is not None:
+        case = Case.objects.filter(number__id=number).only("id").first()
         if case is not None:
             return str(case.pk)
     return text

@@ -14,6 +14,7 @@ from hotline.accounts.staff import actor_of
 from hotline.console.access import ADMINS, staff_view
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
+from hotline.inputs import parse_int
 from hotline.pagetexts import reading
 from hotline.pagetexts.actions import (
     MAX_NOTE,
@@ -35,7 +36,7 @@ def _known(language: str, slug: str) -> None:
 
 
 def _number(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
+    return parse_int(raw, minimum=0, maximum=999_999_999)
 
 
 @staff_view(ADMINS)

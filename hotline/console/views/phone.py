@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from hotline.accounts.staff import actor_of
 from hotline.cases import actions
 from hotline.cases.models import Case, ChannelIdentity
-from hotline.console.access import CASEWORKERS, access_case_by_number, can_work_case, staff_view
+from hotline.console.access import CASEWORKERS, access_case_by_number, can_work_case, case_number, staff_view
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
 from hotline.core import codes
@@ -132,9 +132,9 @@ def phone_log(request: HttpRequest) -> HttpResponse:
     if not reference or not summary:
         return problem(request, _("Give the receipt or the application number, and a summary of the call."))
     user = me(request)
-    case = None
-    if reference.lstrip("#").isdigit():
-        case = access_case_by_number(user, int(reference.lstrip("#")))
+    number = case_number(reference)
+    if number is not None:
+        case = access_case_by_number(user, number)
     else:
         try:
             found = actions.find_case_by_receipt(reference)

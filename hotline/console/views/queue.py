@@ -14,7 +14,14 @@ from django.views.decorators.http import require_safe
 
 from hotline.accounts.models import User
 from hotline.console import queue
-from hotline.console.access import ANY_STAFF, CASEWORKERS, access_case_by_number, signed_in_user, staff_view
+from hotline.console.access import (
+    ANY_STAFF,
+    CASEWORKERS,
+    access_case_by_number,
+    case_number,
+    signed_in_user,
+    staff_view,
+)
 from hotline.console.labels import compact_age, label
 from hotline.console.render import flash, page, problem
 from hotline.core.lifecycle import Role
@@ -168,8 +175,8 @@ def next_case(request: HttpRequest) -> HttpResponse:
 @require_safe
 def goto(request: HttpRequest) -> HttpResponse:
     """Open a case by its application number (the number staff say aloud: "application 1042")."""
-    raw = request.GET.get("number", "").strip().lstrip("#")
-    if not raw.isdigit() or len(raw) > 12:
+    number = case_number(request.GET.get("number", ""))
+    if number is None:
         return problem(request, _("An application number is digits only, like 1042."))
-    case = access_case_by_number(me(request), int(raw))
+    case = access_case_by_number(me(request), number)
     return HttpResponseRedirect(reverse("console:case", args=[case.pk]))
