@@ -11,6 +11,7 @@ import dj_database_url
 from hotline.envconf import (
     ConfigurationError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -184,6 +185,14 @@ HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
 # The writer process's Unix socket (``hotline writer``): set by ``hotline serve`` for its children on
 # SQLite; empty means each process commits its own busy-path writes on a writer thread.
 HOTLINE_WRITER_SOCKET = env_str("HOTLINE_WRITER_SOCKET", "")
+# ``hotline serve`` restarts a child that exits after a pause that doubles while it keeps exiting.
+HOTLINE_RESTART_DELAY_SECONDS = env_float("HOTLINE_RESTART_DELAY_SECONDS", 1.0, minimum=0)
+HOTLINE_RESTART_DELAY_MAX_SECONDS = env_float("HOTLINE_RESTART_DELAY_MAX_SECONDS", 60.0, minimum=0)
+if HOTLINE_RESTART_DELAY_MAX_SECONDS < HOTLINE_RESTART_DELAY_SECONDS:
+    raise ConfigurationError("HOTLINE_RESTART_DELAY_MAX_SECONDS must not be less than HOTLINE_RESTART_DELAY_SECONDS")
+# The file where ``hotline serve`` says which of its children are down (set by serve for them; /healthz reads it).
+_serve_status = env_str("HOTLINE_SERVE_STATUS", "")
+HOTLINE_SERVE_STATUS = Path(_serve_status) if _serve_status else None
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -12,6 +12,7 @@ import pytest
 from hotline.envconf import (
     ConfigurationError,
     env_bool,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -36,6 +37,18 @@ def test_integers_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_INT", "ten")
     with pytest.raises(ConfigurationError, match="whole number"):
         env_int("X_INT", 1)
+
+
+def test_numbers_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_FLOAT", "0.25")
+    assert env_float("X_FLOAT", 1.0, minimum=0) == 0.25
+    monkeypatch.setenv("X_FLOAT", "-1")
+    with pytest.raises(ConfigurationError, match="X_FLOAT must be at least 0"):
+        env_float("X_FLOAT", 1.0, minimum=0)
+    for bad in ("soon", "nan", "inf"):
+        monkeypatch.setenv("X_FLOAT", bad)
+        with pytest.raises(ConfigurationError, match="X_FLOAT must be a number"):
+            env_float("X_FLOAT", 1.0)
 
 
 def test_lists(monkeypatch: pytest.MonkeyPatch) -> None:
