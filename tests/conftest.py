@@ -3,12 +3,15 @@
 * ``org`` — the hotline set up by its first admin ("admin"), with the password and recovery key;
 * ``alice`` — an operator; ``bob`` — another operator; ``carol`` — a coordinator.
 
-Every test session gets its own key directory, so tests never touch a developer's keys.
+Every test session gets its own key directory, so tests never touch a developer's keys, and on
+PostgreSQL a test database of its own, so two runs against one server never meet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,22 @@ from hotline.keyring import actions as keyring
 from hotline.keyring import server_keys
 
 ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def unique_test_database_name(name: str) -> str:
+    """``test_<name>_<pid>_<random>``: this run's own (PostgreSQL names hold at most 63 bytes)."""
+    return f"test_{name}"[:40] + f"_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """pytest-django's hook for the database settings, just before the test databases are created.
+    On PostgreSQL the test database gets a name of this run's own instead of Django's fixed
+    ``test_<name>``, which two runs against one server would both create, clobber and drop under
+    each other. pytest-django drops it at the end of the run as it would the fixed one."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db.setdefault("TEST", {})["NAME"] = unique_test_database_name(str(db["NAME"]))
 
 
 @pytest.fixture(scope="session", autouse=True)
