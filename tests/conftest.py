@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,30 @@ def _fresh_inbound_allowance() -> Iterator[None]:
     inbound.reset()
     yield
     inbound.reset()
+
+
+@pytest.fixture(autouse=True)
+def _pinned_totp_clock() -> Iterator[float]:
+    """django-otp accepts the code of the current 30-second step (and one step either side) and
+    never the same step twice. A test that signs in again with the same code, expecting a refusal,
+    or with the next one, expecting a welcome, must not see the step turn between its two tries,
+    which it would one run in a few. So the clock django-otp reads stands in the middle of the
+    current step, and ``Staff.code()`` (tests/console_support.py) reads the same clock."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    import django_otp.plugins.otp_totp.models as totp_models
+
+    from tests import console_support
+
+    now = time.time()
+    pinned = now - now % 30 + 15
+    with mock.patch.object(totp_models, "time", SimpleNamespace(time=lambda: pinned)):
+        console_support.totp_clock = lambda: pinned
+        try:
+            yield pinned
+        finally:
+            console_support.totp_clock = time.time
 
 
 @pytest.fixture(autouse=True)
