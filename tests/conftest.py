@@ -110,6 +110,25 @@ def _pinned_totp_clock() -> Iterator[float]:
             console_support.totp_clock = time.time
 
 
+@pytest.fixture
+def portal_clock_stands_still() -> Iterator[None]:
+    """The portal's flood limits refill their buckets as time passes, so a test of a limit that
+    sends its requests one after another meets the limit only if the machine is quick enough. With
+    this fixture the limits' clock stands still: a bucket holds exactly what the test leaves in it."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from hotline.portal import limits
+
+    frozen = time.monotonic()
+    with mock.patch.object(limits, "time", SimpleNamespace(monotonic=lambda: frozen)):
+        limits.reset()
+        try:
+            yield
+        finally:
+            limits.reset()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_key_cache() -> Iterator[None]:
     server_keys.forget_cached()

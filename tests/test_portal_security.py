@@ -89,6 +89,7 @@ def test_no_ip_address_or_form_content_is_in_the_raw_database(client: Client, tm
     assert found == [], f"found in the raw database: {found}"
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_a_flood_from_one_address_is_turned_away_before_the_database(
     client: Client, db: None, settings: Any, django_assert_num_queries: Any
 ) -> None:
@@ -122,6 +123,7 @@ def test_addresses_are_kept_only_as_keyed_hashes_and_the_table_is_bounded() -> N
     assert len(buckets) == 100
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_behind_a_proxy_the_forwarded_address_counts(client: Client, db: None, settings: Any) -> None:
     settings.HOTLINE_PORTAL_CLIENT_RATE = 1  # bursts of 5
     settings.HOTLINE_TRUST_X_FORWARDED_FOR = True

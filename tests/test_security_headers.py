@@ -60,6 +60,7 @@ def test_each_part_of_the_site_gets_its_own_policy(client: Client, db: None) -> 
         assert responses[what]["Referrer-Policy"] == "same-origin", what
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_a_portal_429_carries_the_portal_policy(client: Client, db: None, settings: Any) -> None:
     settings.HOTLINE_PORTAL_CLIENT_RATE = 1  # bursts of 5
     limits.reset()

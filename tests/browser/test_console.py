@@ -20,7 +20,7 @@ from hotline.core.actor import Actor
 from hotline.core.lifecycle import Role, Status
 from hotline.core.metadata import Category, ChannelKind, Direction, Region
 from hotline.keyring import actions as keyring
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import WAIT_MS, screenshot
 from tests.conftest import ADMIN_PASSWORD, Org
 from tests.console_support import Staff, code_at_now, make_staff, move
 
@@ -127,7 +127,7 @@ def test_the_queue_refreshes_itself(
     sign_in(page, live_server, alice)
     expect(page.locator(".empty")).to_contain_text("Nothing waiting here")
     case = do_open_case(WEB, channel=ChannelKind.WEB, address="portal-9", language="uk")
-    expect(page.locator("table.queue")).to_contain_text(f"#{case.number.id}", timeout=10_000)
+    expect(page.locator("table.queue")).to_contain_text(f"#{case.number.id}", timeout=WAIT_MS)
 
 
 def test_a_coordinator_hands_a_case_off(page: Page, live_server: LiveServer, org: Org) -> None:
