@@ -146,3 +146,38 @@ def test_healthz_reports_what_serve_says_is_down(client: Client, db: None, setti
     assert response.status_code == 503 and response.json() == {"status": "down", "down": ["serve"]}
     settings.HOTLINE_SERVE_STATUS = None  # not run by serve: the database alone decides
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_a_child_the_system_cannot_start_is_tried_again_later_and_the_others_run(
+    tmp_path: Path, said: list[str]
+) -> None:
+    clock = Clock()
+    missing = Child("worker", "worker", [str(tmp_path / "no-such-program")], dict(os.environ), Backoff(1, 8))
+    other = Child("web-1", "web process 1", SLEEPER, dict(os.environ), Backoff(1, 8))
+    sup = Supervisor([missing, other], tmp_path / "serve-status.json", said.append, clock=clock)
+    try:
+        sup.start_all()
+        sup.check()
+        assert said == ["the worker could not be started (No such file or directory); trying again in 1 s"]
+        assert _status(sup)["down"] == ["worker"] and list(_status(sup)["pids"]) == ["web-1"]
+        clock.now += 1
+        sup.check()
+        assert said[-1] == "the worker could not be started (No such file or directory); trying again in 2 s"
+    finally:
+        sup.stop_all()
+
+
+def test_a_status_file_that_cannot_be_written_does_not_stop_the_supervisor(
+    supervisor: tuple[Supervisor, Clock], said: list[str], tmp_path: Path
+) -> None:
+    sup, clock = supervisor
+    sup.check()
+    sup.status_path = tmp_path / "gone" / "serve-status.json"  # its directory is not there
+    _killed = sup.children[2].process
+    assert _killed is not None
+    os.kill(_killed.pid, signal.SIGKILL)
+    wait_until(lambda: (sup.check(), sup.children[2].process is None)[1], "the exit noticed")
+    assert "could not write the status file (No such file or directory)" in " ".join(said)
+    clock.now += 1
+    sup.check()
+    assert sup.children[2].process is not None and said[-1] == "the worker was started again (restart 1)"

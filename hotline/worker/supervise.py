@@ -139,6 +139,7 @@ class Supervisor:
         self.say = say
         self.clock = clock
         self._written: str | None = None
+        self._status_error: str | None = None
         self.ready_dir = ready_dir(status_path)
 
     # --- state ---------------------------------------------------------------------------------------
@@ -152,13 +153,19 @@ class Supervisor:
         if text == self._written:
             return
         tmp = self.status_path.with_name(f".{self.status_path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.status_path)
-        self._written = text
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, text.encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.status_path)
+        except OSError as exc:  # a full disk must not stop the supervisor; it tries again next time
+            if self._status_error != exc.strerror:
+                self.say(f"could not write the status file ({exc.strerror}); /healthz may be out of date")
+            self._status_error = exc.strerror
+            return
+        self._written, self._status_error = text, None
 
     def remove_status(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -167,15 +174,26 @@ class Supervisor:
 
     # --- running -------------------------------------------------------------------------------------
 
-    def start(self, child: Child) -> None:
-        child.before_start()
-        child.process = subprocess.Popen(child.command, env=child.env, process_group=0)  # noqa: S603
-        child.started_at = self.clock()
+    def start(self, child: Child) -> bool:
+        """Start ``child``; if the system refuses (no memory for a new process, say), schedule
+        another try as if it had exited at once."""
         child.up = False
+        try:
+            child.before_start()
+            child.process = subprocess.Popen(child.command, env=child.env, process_group=0)  # noqa: S603
+        except OSError as exc:
+            now = self.clock()
+            delay = child.backoff.after_exit(0.0)
+            child.process, child.restart_at = None, now + delay
+            self.say(f"the {child.label} could not be started ({exc.strerror}); trying again in {delay:g} s")
+            return False
+        child.started_at = self.clock()
+        return True
 
     def start_all(self) -> None:
         shutil.rmtree(self.ready_dir, ignore_errors=True)  # marks a killed serve left
-        self.ready_dir.mkdir(mode=0o700)
+        with contextlib.suppress(FileExistsError):
+            self.ready_dir.mkdir(mode=0o700)
         self.write_status()
         for child in self.children:
             self.start(child)
@@ -190,8 +208,8 @@ class Supervisor:
             if process is None:
                 if now >= child.restart_at:
                     child.restarts += 1
-                    self.start(child)
-                    self.say(f"the {child.label} was started again (restart {child.restarts})")
+                    if self.start(child):
+                        self.say(f"the {child.label} was started again (restart {child.restarts})")
                 continue
             if _exited(process):
                 with contextlib.suppress(FileNotFoundError):
