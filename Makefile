@@ -46,7 +46,15 @@ test-postgres: $(VENV)/.test-deps browser
 		echo "PostgreSQL at $(PG_URL) is not reachable: skipping the PostgreSQL run (set CI=true to fail instead)." >&2; \
 	fi
 
-test: lint test-sqlite test-postgres
+# All three run whatever the others give (a SQLite failure must not hide what PostgreSQL says), then
+# the target fails, naming each part that failed.
+test: $(VENV)/.test-deps browser
+	@failed=""; \
+	$(MAKE) --no-print-directory lint || failed="$$failed lint"; \
+	$(MAKE) --no-print-directory test-sqlite || failed="$$failed test-sqlite"; \
+	$(MAKE) --no-print-directory test-postgres || failed="$$failed test-postgres"; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi; \
+	echo "make test: lint, test-sqlite and test-postgres passed"
 
 bench: $(VENV)/.test-deps
 	$(BIN)/python bench/crypto.py

@@ -199,7 +199,7 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.send_signal(signal.SIGTERM)  # serve stops its children (each in a process group of its own)
             self.proc.wait(timeout=30)
         self.tmp.cleanup()
 
@@ -208,7 +208,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def cpu_seconds(self) -> float | None:
-        """CPU time (user + system) used so far by the server's processes (its whole process group:
+        """CPU time (user + system) used so far by the server's processes (its whole session:
         the supervisor, the writer, granian and its workers), read from /proc; None where there is no /proc."""
         if self.proc is None or not os.path.isdir("/proc"):
             return None
@@ -221,7 +221,7 @@ class Server:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue  # the process ended meanwhile
-            if int(fields[2]) == self.proc.pid:  # the process group: start_new_session made it the server's pid
+            if int(fields[3]) == self.proc.pid:  # the session: start_new_session made it the server's pid
                 ticks += int(fields[11]) + int(fields[12])
         return ticks / os.sysconf("SC_CLK_TCK")
 

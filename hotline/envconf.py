@@ -8,6 +8,7 @@ fallback.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -44,6 +45,21 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum:g}, not {value:g}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -60,3 +76,25 @@ def env_secret(name: str) -> str | None:
         except OSError as exc:
             raise ConfigurationError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
     return os.environ.get(name) or None
+
+
+def private_directory(name: str, path: Path) -> Path:
+    """``path`` as a directory only its owner may enter (0700): created so if missing, tightened if
+    group or others had any access. A directory this user cannot tighten (another user's) is an
+    error that names the variable, never a silent start."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise ConfigurationError(f"{name}={str(path)!r} cannot be used as a directory: {exc.strerror}") from None
+    if mode & 0o077:
+        try:
+            os.chmod(path, mode & 0o700)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{name}={str(path)!r} may be entered by other users (mode {mode:o}) and cannot be made "
+                f"private ({exc.strerror}): run `chmod 700 {path}` as its owner"
+            ) from None
+        # Said before logging is configured (settings are still being read); it names no person.
+        print(f"hotline: {name}={str(path)!r} was mode {mode:o}; it is now {mode & 0o700:o}", file=sys.stderr)
+    return path

@@ -8,14 +8,27 @@ from typing import Any
 
 import dj_database_url
 
-from hotline.envconf import ConfigurationError, env_bool, env_int, env_list, env_secret, env_str
+from hotline.envconf import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    private_directory,
+)
 from hotline.keyring import server_keys
 
 BASE_DIR = Path(__file__).resolve().parent
 
 # --- data directory and keys -------------------------------------------------------------------
-HOTLINE_DATA_DIR = Path(env_str("HOTLINE_DATA_DIR", "./var")).resolve()
-HOTLINE_KEYS_DIR = Path(env_str("HOTLINE_KEYS_DIR", str(HOTLINE_DATA_DIR / "keys"))).resolve()
+# Created 0700 if missing; an existing one others may enter is tightened to 0700 (or refused, if it
+# cannot be: docs/configuration.md).
+HOTLINE_DATA_DIR = private_directory("HOTLINE_DATA_DIR", Path(env_str("HOTLINE_DATA_DIR", "./var")).resolve())
+HOTLINE_KEYS_DIR = private_directory(
+    "HOTLINE_KEYS_DIR", Path(env_str("HOTLINE_KEYS_DIR", str(HOTLINE_DATA_DIR / "keys"))).resolve()
+)
 HOTLINE_BACKUP_DIR = Path(env_str("HOTLINE_BACKUP_DIR", str(HOTLINE_DATA_DIR / "backups"))).resolve()
 
 SECRET_KEY = env_secret("HOTLINE_SECRET_KEY") or server_keys.django_secret_key(HOTLINE_KEYS_DIR)
@@ -77,10 +90,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "hotline.portal.middleware.PortalMiddleware",  # flood limits first: a rejection costs no more
+    # The security headers of every response, errors and static files included, in one place.
+    "hotline.headers.SecurityHeadersMiddleware",
+    "hotline.portal.middleware.PortalMiddleware",  # flood limits next: a rejection costs no more
     "django.middleware.security.SecurityMiddleware",
     "hotline.console.middleware.StaticFilesMiddleware",
-    "hotline.console.middleware.SecurityHeadersMiddleware",
     # Sessions, language negotiation, the user and the second factor run for the console only: the
     # portal, the Telegram webhook and the liveness checks pass through them (hotline/middleware.py).
     "hotline.middleware.SessionMiddleware",
@@ -174,6 +188,14 @@ HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
 # The writer process's Unix socket (``hotline writer``): set by ``hotline serve`` for its children on
 # SQLite; empty means each process commits its own busy-path writes on a writer thread.
 HOTLINE_WRITER_SOCKET = env_str("HOTLINE_WRITER_SOCKET", "")
+# ``hotline serve`` restarts a child that exits after a pause that doubles while it keeps exiting.
+HOTLINE_RESTART_DELAY_SECONDS = env_float("HOTLINE_RESTART_DELAY_SECONDS", 1.0, minimum=0)
+HOTLINE_RESTART_DELAY_MAX_SECONDS = env_float("HOTLINE_RESTART_DELAY_MAX_SECONDS", 60.0, minimum=0)
+if HOTLINE_RESTART_DELAY_MAX_SECONDS < HOTLINE_RESTART_DELAY_SECONDS:
+    raise ConfigurationError("HOTLINE_RESTART_DELAY_MAX_SECONDS must not be less than HOTLINE_RESTART_DELAY_SECONDS")
+# The file where ``hotline serve`` says which of its children are down (set by serve for them; /healthz reads it).
+_serve_status = env_str("HOTLINE_SERVE_STATUS", "")
+HOTLINE_SERVE_STATUS = Path(_serve_status) if _serve_status else None
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -195,6 +217,11 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
+# HTTP Strict Transport Security, for a hotline served over HTTPS (by the proxy in front of it). Sent
+# on every response when set (browsers ignore it over plain HTTP), by hotline/headers.py.
+SECURE_HSTS_SECONDS = env_int("HOTLINE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HOTLINE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = False
 
 # --- console (docs/configuration.md, "Console") ----------------------------------------------------
 LOGIN_URL = "accounts:login"

@@ -20,3 +20,11 @@ warm_up()
 # objects) lives as long as the process; keep it out of the cyclic collector's full passes, which
 # would otherwise stop every request thread of this process for about 170 ms each time.
 gc.freeze()
+
+# Under `hotline serve`: tell it this web process is ready (it reports the process down until then).
+from django.conf import settings  # noqa: E402
+
+if settings.HOTLINE_SERVE_STATUS is not None:
+    from hotline.worker.supervise import mark_web_ready
+
+    mark_web_ready(settings.HOTLINE_SERVE_STATUS)

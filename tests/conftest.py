@@ -3,12 +3,16 @@
 * ``org`` — the hotline set up by its first admin ("admin"), with the password and recovery key;
 * ``alice`` — an operator; ``bob`` — another operator; ``carol`` — a coordinator.
 
-Every test session gets its own key directory, so tests never touch a developer's keys.
+Every test session gets its own key directory, so tests never touch a developer's keys, and on
+PostgreSQL a test database of its own, so two runs against one server never meet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,22 @@ from hotline.keyring import actions as keyring
 from hotline.keyring import server_keys
 
 ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def unique_test_database_name(name: str) -> str:
+    """``test_<name>_<pid>_<random>``: this run's own (PostgreSQL names hold at most 63 bytes)."""
+    return f"test_{name}"[:40] + f"_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """pytest-django's hook for the database settings, just before the test databases are created.
+    On PostgreSQL the test database gets a name of this run's own instead of Django's fixed
+    ``test_<name>``, which two runs against one server would both create, clobber and drop under
+    each other. pytest-django drops it at the end of the run as it would the fixed one."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db.setdefault("TEST", {})["NAME"] = unique_test_database_name(str(db["NAME"]))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -64,6 +84,49 @@ def _fresh_inbound_allowance() -> Iterator[None]:
     inbound.reset()
     yield
     inbound.reset()
+
+
+@pytest.fixture(autouse=True)
+def _pinned_totp_clock() -> Iterator[float]:
+    """django-otp accepts the code of the current 30-second step (and one step either side) and
+    never the same step twice. A test that signs in again with the same code, expecting a refusal,
+    or with the next one, expecting a welcome, must not see the step turn between its two tries,
+    which it would one run in a few. So the clock django-otp reads stands in the middle of the
+    current step, and ``Staff.code()`` (tests/console_support.py) reads the same clock."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    import django_otp.plugins.otp_totp.models as totp_models
+
+    from tests import console_support
+
+    now = time.time()
+    pinned = now - now % 30 + 15
+    with mock.patch.object(totp_models, "time", SimpleNamespace(time=lambda: pinned)):
+        console_support.totp_clock = lambda: pinned
+        try:
+            yield pinned
+        finally:
+            console_support.totp_clock = time.time
+
+
+@pytest.fixture
+def portal_clock_stands_still() -> Iterator[None]:
+    """The portal's flood limits refill their buckets as time passes, so a test of a limit that
+    sends its requests one after another meets the limit only if the machine is quick enough. With
+    this fixture the limits' clock stands still: a bucket holds exactly what the test leaves in it."""
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from hotline.portal import limits
+
+    frozen = time.monotonic()
+    with mock.patch.object(limits, "time", SimpleNamespace(monotonic=lambda: frozen)):
+        limits.reset()
+        try:
+            yield
+        finally:
+            limits.reset()
 
 
 @pytest.fixture(autouse=True)

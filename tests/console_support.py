@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyotp
@@ -26,6 +27,13 @@ from hotline.keyring.actions import do_wrap_for_staff
 from tests.conftest import ADMIN_PASSWORD, Org
 
 INTAKE = Actor.system("telegram")
+# The clock TOTP codes are made at: pinned for each test, with django-otp's (tests/conftest.py).
+totp_clock: Callable[[], float] = time.time
+
+
+def code_at_now(secret: str, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for ``secret`` (base32) now, by the tests' TOTP clock."""
+    return str(pyotp.TOTP(secret).at(totp_clock() + 30 * steps_ahead))
 
 
 @dataclass
@@ -37,7 +45,7 @@ class Staff:
     def code(self, steps_ahead: int = 0) -> str:
         """The TOTP code the staff member's phone shows now (or ``steps_ahead`` × 30 s later)."""
         secret = base64.b32encode(bytes.fromhex(self.totp_key)).decode()
-        return str(pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead))
+        return code_at_now(secret, steps_ahead)
 
     @property
     def pk(self) -> int:

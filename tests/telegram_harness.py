@@ -22,6 +22,7 @@ from hotline.flows.runner import load_session
 from hotline.outbox.models import OutboxMessage
 from hotline.testing.telegram_emulator import TelegramEmulator, VisibleMessage
 from hotline.worker.loop import Worker
+from tests.process_support import WAIT
 
 TOKEN = "424242:test-token-for-the-emulator"
 SECRET = "webhook-secret-for-tests"
@@ -45,7 +46,9 @@ class TelegramRig:
             self.drain()
         return update
 
-    def wait_stored(self, update_id: int, timeout: float = 60.0) -> None:
+    # The waits below end when what they wait for happens; the bound only ends a hung run.
+
+    def wait_stored(self, update_id: int, timeout: float = WAIT) -> None:
         """Wait until the hotline took the update: it answered the webhook's POST with 2xx (which it does
         after the commit, or at once for an update over its chat's allowance), or polling stored it."""
         deadline = time.monotonic() + timeout
@@ -57,7 +60,16 @@ class TelegramRig:
                 raise AssertionError(f"update {update_id} was not stored within {timeout}s")
             time.sleep(0.02)
 
-    def drain(self, timeout: float = 30.0) -> None:
+    def run_worker_until(self, condition: Callable[[], bool], timeout: float = WAIT) -> None:
+        """Run the worker until ``condition`` holds."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError("the worker never got there")
+            if not self.worker.run_once():
+                time.sleep(0.01)
+
+    def drain(self, timeout: float = WAIT) -> None:
         """Run the worker until the outbox is empty."""
         deadline = time.monotonic() + timeout
         while OutboxMessage.objects.exists():

@@ -1,12 +1,23 @@
-"""Environment helpers: clear errors for bad values; secrets from NAME_FILE."""
+"""Environment helpers: clear errors for bad values; secrets from NAME_FILE; private directories."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from hotline.envconf import ConfigurationError, env_bool, env_int, env_list, env_secret
+from hotline.envconf import (
+    ConfigurationError,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    private_directory,
+)
 
 
 def test_booleans(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,6 +37,18 @@ def test_integers_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_INT", "ten")
     with pytest.raises(ConfigurationError, match="whole number"):
         env_int("X_INT", 1)
+
+
+def test_numbers_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_FLOAT", "0.25")
+    assert env_float("X_FLOAT", 1.0, minimum=0) == 0.25
+    monkeypatch.setenv("X_FLOAT", "-1")
+    with pytest.raises(ConfigurationError, match="X_FLOAT must be at least 0"):
+        env_float("X_FLOAT", 1.0, minimum=0)
+    for bad in ("soon", "nan", "inf"):
+        monkeypatch.setenv("X_FLOAT", bad)
+        with pytest.raises(ConfigurationError, match="X_FLOAT must be a number"):
+            env_float("X_FLOAT", 1.0)
 
 
 def test_lists(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,7 +73,53 @@ def test_every_variable_read_in_settings_is_documented() -> None:
     import hotline.settings
 
     source = Path(hotline.settings.__file__).read_text()
-    names = set(re.findall(r"env_(?:str|int|bool|list|secret)\(\s*\"([A-Z0-9_]+)\"", source))
+    readers = r"(?:env_(?:str|int|float|bool|list|secret)|private_directory)"
+    names = set(re.findall(readers + r"\(\s*\"([A-Z0-9_]+)\"", source))
     docs = (Path(hotline.settings.__file__).parent.parent / "docs" / "configuration.md").read_text()
     assert names, "the pattern found no variables"
     assert sorted(n for n in names if f"`{n}`" not in docs) == []
+
+
+def test_a_missing_directory_is_made_private(tmp_path: Path) -> None:
+    path = private_directory("X_DIR", tmp_path / "a" / "var")
+    assert path.is_dir() and path.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_directory_others_may_enter_is_made_private_and_the_hotline_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "var"
+    data.mkdir()
+    data.chmod(0o755)
+    assert private_directory("X_DIR", data) == data
+    assert data.stat().st_mode & 0o777 == 0o700
+    said = capsys.readouterr().err
+    assert "X_DIR" in said and "was mode 755; it is now 700" in said
+    private_directory("X_DIR", data)  # already private: nothing to say
+    assert capsys.readouterr().err == ""
+
+
+def test_a_directory_that_cannot_be_made_private_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "var"
+    data.mkdir()
+    data.chmod(0o777)
+
+    def refused(path: object, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "chmod", refused)
+    with pytest.raises(ConfigurationError, match=r"X_DIR=.* may be entered by other users \(mode 777\).*chmod 700"):
+        private_directory("X_DIR", data)
+
+
+def test_the_hotline_tightens_its_data_and_key_directories_at_start(tmp_path: Path) -> None:
+    data = tmp_path / "var"
+    (data / "keys").mkdir(parents=True)
+    data.chmod(0o755)
+    (data / "keys").chmod(0o750)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "DJANGO_"))}
+    env["HOTLINE_DATA_DIR"] = str(data)
+    done = subprocess.run([sys.executable, "-m", "hotline", "help"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert data.stat().st_mode & 0o777 == 0o700 and (data / "keys").stat().st_mode & 0o777 == 0o700
+    assert "HOTLINE_DATA_DIR" in done.stderr and "HOTLINE_KEYS_DIR" in done.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
@@ -25,6 +27,29 @@ WRONG = b"do not match"
 @pytest.fixture
 def alice(org: Org) -> Staff:
     return make_staff(org, "alice", Role.OPERATOR)
+
+
+@pytest.fixture(autouse=True)
+def _throttle_clock_stands_still() -> Iterator[None]:
+    """Sign-in throttling measures its waits with ``timezone.now()``, and the waits here are one or
+    two seconds: a loaded machine may spend that between a failure and the next try. The clock
+    stands still in these tests, so a wait ends only when a test ends it (test_a_wait_ends)."""
+    from django.utils import timezone
+
+    frozen = timezone.now()
+    with mock.patch("django.utils.timezone.now", return_value=frozen):
+        yield
+
+
+def test_a_replay_stays_a_replay_when_the_wall_clock_reaches_the_next_step(alice: Staff) -> None:
+    """What made test_a_code_that_was_used_once_is_refused fail one run in a few: the 30-second step
+    turned between the two sign-ins, so the "replayed" code was a fresh one. Codes are made and
+    checked at a time pinned for the test (tests/conftest.py), so here, with the wall clock moved on
+    by a whole step, the second sign-in still uses, and is refused, the same code."""
+    assert sign_in(Client(), alice).status_code == 302
+    with mock.patch("time.time", return_value=time.time() + 30):
+        replay = sign_in(Client(), alice)
+    assert replay.status_code == 401 and WRONG in replay.content
 
 
 def test_staff_sign_in_with_password_and_code_and_land_on_the_queue(alice: Staff) -> None:

@@ -5,6 +5,10 @@ with a 2xx is missing, and no case is duplicated.
 The web server (granian), the worker and the writer run as real processes against the test
 database; the Telegram emulator plays Telegram, retrying webhook deliveries until they succeed, as
 Telegram does.
+
+Nothing waits on the clock: the stream of updates pauses at each crash point until the processes
+are killed, goes on while they are down (so deliveries fail, as they would), and every wait is for
+a condition, bounded only against a hung run (tests/process_support.py).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -27,12 +30,15 @@ from hotline.channels.telegram.models import ProcessedUpdate
 from hotline.outbox.models import OutboxMessage
 from hotline.testing.telegram_emulator import RateLimits, TelegramEmulator
 from tests.conftest import Org
+from tests.process_support import WAIT, wait_until
 from tests.telegram_harness import SECRET, TOKEN, set_webhook
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 USERS = 8
 MESSAGES_PER_USER = 6
+ROUNDS = MESSAGES_PER_USER + 2  # /start, the consent, then the messages
+CRASH_AFTER_ROUNDS = (2, 5)  # the stream stops there until the processes are killed
 
 
 def _free_port() -> int:
@@ -105,14 +111,14 @@ class Processes:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("granian did not start")
+        wait_until(self._listening, "granian listening", unless_exited=self.web)
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=WAIT):
+                return True
+        except OSError:
+            return False
 
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(
@@ -154,8 +160,11 @@ def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no
         for user in users:
             emulator.add_user(user, language_code="en")
 
+        reached = {round_: threading.Event() for round_ in CRASH_AFTER_ROUNDS}
+        resume = {round_: threading.Event() for round_ in CRASH_AFTER_ROUNDS}
+
         def stream() -> None:
-            for round_ in range(MESSAGES_PER_USER + 2):
+            for round_ in range(ROUNDS):
                 for user in users:
                     if round_ == 0:
                         emulator.send_command(user, "start")
@@ -163,42 +172,50 @@ def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no
                         emulator.send_text(user, "yes")  # consent: the case opens
                     else:
                         emulator.send_text(user, f"message {round_}")
-                time.sleep(0.05)
+                if round_ in reached:
+                    reached[round_].set()
+                    resume[round_].wait(WAIT)
+
+        def acknowledged() -> set[int]:
+            return {a.update_id for a in emulator.webhook_attempts if a.ok}
+
+        def a_delivery_failed_since(seen: int) -> bool:
+            return any(not a.ok for a in emulator.webhook_attempts[seen:])
 
         sender = threading.Thread(target=stream)
         sender.start()
-        total = USERS * (MESSAGES_PER_USER + 2)
-        # Crash both, twice, while updates and replies are flowing.
+        total = USERS * ROUNDS
+        # Crash twice while updates and replies are flowing: the stream stops at the crash point
+        # (what it sent so far is being delivered and answered), the processes are killed, the stream
+        # goes on while they are down, and they are started again once a delivery has failed.
         # With a writer process: first the writer alone (the web server finds the new one), then all.
-        for crash_at in (total // 4, total // 2):
-            while len({a.update_id for a in emulator.webhook_attempts if a.ok}) < crash_at:
-                time.sleep(0.02)
-            if writer and crash_at == total // 4:
+        try:
+            for round_ in CRASH_AFTER_ROUNDS:
+                assert reached[round_].wait(WAIT), "the stream never got to the crash point"
+                seen = len(emulator.webhook_attempts)
+                writer_alone = writer and round_ == CRASH_AFTER_ROUNDS[0]
+                if not writer_alone:
+                    procs.kill(procs.web)
+                    procs.kill(procs.worker)
                 procs.kill(procs.writer)
-                time.sleep(0.3)
-                procs.start_writer()
-                continue
-            procs.kill(procs.web)
-            procs.kill(procs.worker)
-            procs.kill(procs.writer)
-            time.sleep(0.3)
-            if writer:
-                procs.start_writer()
-            procs.start_web()
-            procs.start_worker()
-        sender.join()
+                resume[round_].set()
+                wait_until(lambda seen=seen: a_delivery_failed_since(seen), "a delivery failed during the crash")
+                if writer:
+                    procs.start_writer()
+                if not writer_alone:
+                    procs.start_web()
+                    procs.start_worker()
+        finally:
+            for event in resume.values():
+                event.set()
+            sender.join(WAIT)
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            acknowledged = {a.update_id for a in emulator.webhook_attempts if a.ok}
-            if len(acknowledged) == total and not OutboxMessage.objects.exists():
-                break
-            time.sleep(0.2)
-        acknowledged = {a.update_id for a in emulator.webhook_attempts if a.ok}
-        assert len(acknowledged) == total, "every update is eventually acknowledged"
+        wait_until(
+            lambda: len(acknowledged()) == total and not OutboxMessage.objects.exists(),
+            "every update acknowledged and every reply delivered",
+        )
         stored = set(ProcessedUpdate.objects.values_list("update_id", flat=True))
-        assert acknowledged <= stored, f"acknowledged but missing: {sorted(acknowledged - stored)[:5]}"
-        assert any(not a.ok for a in emulator.webhook_attempts), "the crashes should have failed some deliveries"
+        assert acknowledged() <= stored, f"acknowledged but missing: {sorted(acknowledged() - stored)[:5]}"
         # One case per applicant: no update was applied twice.
         per_applicant = list(Case.objects.values_list("applicant_id", flat=True))
         assert len(per_applicant) == USERS and len(set(per_applicant)) == USERS

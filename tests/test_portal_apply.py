@@ -216,6 +216,7 @@ def test_the_form_is_closed_until_the_hotline_is_set_up(client: Client, db: None
     assert refused.status_code == 503 and 'name="t"' not in refused.content.decode()
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_starting_many_forms_from_one_address_is_slowed(client: Client, org: Org, settings: Any) -> None:
     mallory = WebApplicant(client, address="203.0.113.66")
     statuses = []

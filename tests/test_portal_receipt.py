@@ -154,6 +154,7 @@ def test_a_mistyped_receipt_is_caught_before_any_lookup(client: Client, org: Org
     assert "Похоже, один символ введён с ошибкой" in page_text(ru)
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_guessing_is_slowed_for_the_guesser_not_for_olena(client: Client, org: Org) -> None:
     _, receipt, _ = applied(client)
     mallory = "203.0.113.66"
@@ -165,6 +166,7 @@ def test_guessing_is_slowed_for_the_guesser_not_for_olena(client: Client, org: O
     assert open_mailbox(client, receipt, "198.51.100.23").status_code == 200
 
 
+@pytest.mark.usefixtures("portal_clock_stands_still")
 def test_a_distributed_guesser_exhausts_the_global_budget_but_olena_still_gets_in(
     client: Client, org: Org, settings: Any
 ) -> None:

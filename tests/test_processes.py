@@ -1,4 +1,9 @@
-"""The `hotline` command as a person runs it: fresh data directory, setup, serve, stop."""
+"""The `hotline` command as a person runs it: fresh data directory, setup, serve, stop; and serve
+keeping its children running whatever happens to them.
+
+Nothing here waits on the clock: each step waits for what it needs (a line of output, a process that
+answers, a status that changes), bounded only against a hung run (tests/process_support.py).
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,22 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.process_support import (
+    WAIT,
+    Served,
+    alive_in_session,
+    children_of,
+    is_dead,
+    listening_sockets,
+    listening_sockets_of,
+    wait_until,
+)
 
 
 def _env(data_dir: Path) -> dict[str, str]:
@@ -23,7 +38,7 @@ def _env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _hotline(data_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def _hotline(data_dir: Path, *args: str, timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hotline", *args], env=_env(data_dir), capture_output=True, text=True, timeout=timeout
     )
@@ -43,26 +58,16 @@ def _get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-def _serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """``hotline serve`` in a session of its own, once it answers /healthz (its output is piped)."""
-    port = args[args.index("--port") + 1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            _get(f"http://127.0.0.1:{port}/healthz")
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise AssertionError("hotline serve did not start")
+def _serve(env: dict[str, str], *args: str) -> Served:
+    """``hotline serve`` in a session of its own, once it says it is serving: it prints its banner
+    when the web server answers and every process it runs is up."""
+    served = Served(env, *args)
+    try:
+        served.wait_for_output("Hotline is serving on")
+    except BaseException:
+        served.kill_everything()
+        raise
+    return served
 
 
 def test_setup_on_a_fresh_data_directory(tmp_path: Path) -> None:
@@ -87,42 +92,142 @@ def test_setup_on_a_fresh_data_directory(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_serve_runs_web_and_worker_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
-    proc = _serve(_env(tmp_path / "var"), "--port", str(port), "--workers", "2")
+    served = _serve(_env(tmp_path / "var"), "--port", str(port), "--workers", "2")
     try:
         status, body = _get(f"http://127.0.0.1:{port}/healthz")
         assert (status, json.loads(body)) == (200, {"status": "ok"})
         status, page = _get(f"http://127.0.0.1:{port}/")
         assert status == 200 and page
         assert (tmp_path / "var" / "writer.sock").is_socket(), "on SQLite the writer process serves"
-        # The worker ran its first jobs (they are due at once).
-        deadline = time.monotonic() + 30
-        while (
-            time.monotonic() < deadline
-            and _hotline(
+        assert served.status()["down"] == []
+
+        # The worker ran its first jobs (every one is due at once).
+        def first_jobs_done() -> bool:
+            done = _hotline(
                 tmp_path / "var",
                 "shell",
                 "-c",
                 "from hotline.worker.models import ScheduledJob as J; "
-                "print(J.objects.filter(last_finished_at__isnull=False).count())",
-            ).stdout.strip()
-            != "2"
-        ):
-            time.sleep(0.5)
+                "print(J.objects.count(), J.objects.filter(last_finished_at__isnull=True).count())",
+            )
+            total, unfinished = map(int, done.stdout.strip().splitlines()[-1].split())
+            return total >= 4 and unfinished == 0
 
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
+        served.wait_until(first_jobs_done, "the worker's first jobs were done")
+
+        returncode, out = served.stop()
+        assert returncode == 0, out
         assert "Hotline is serving on" in out and "hotline setup" in out
         with pytest.raises(OSError):
             _get(f"http://127.0.0.1:{port}/healthz")
         assert not (tmp_path / "var" / "writer.sock").exists()
-        # Nothing of the process group is left running.
-        time.sleep(0.5)
-        with pytest.raises(ProcessLookupError):
-            os.killpg(proc.pid, 0)
+        assert not (tmp_path / "var" / "serve-status.json").exists()
+        # serve waited for every child and killed what was left of their groups: nothing stays.
+        wait_until(lambda: alive_in_session(served.proc.pid) == [], "nothing of serve left")
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        served.kill_everything()
+
+
+def _web_worker(served: Served, name: str) -> int:
+    """The granian worker process of web process ``name`` (the one that holds the memory an OOM
+    kill would go for), once it listens."""
+    [worker] = children_of(served.status()["pids"][name])
+    return worker
+
+
+def _restarted(served: Served, name: str, before: int) -> bool:
+    status = served.status()
+    return status["pids"].get(name, before) != before and name not in status["down"]
+
+
+def _kill_and_see_it_restarted(served: Served, name: str, victim: int) -> None:
+    """kill -9 ``victim`` (the child ``name`` or, for a web process, its worker); wait until it is
+    gone and serve has started ``name`` again and sees it ready."""
+    before = served.status()["pids"][name]
+    os.kill(victim, signal.SIGKILL)
+    served.wait_until(lambda: is_dead(victim), f"the killed process of {name} gone")
+    served.wait_until(lambda: _restarted(served, name, before), f"{name} started again")
+
+
+def _kill_a_web_worker_while_the_other_serves(served: Served, port: int, name: str, other: str) -> None:
+    other_worker = _web_worker(served, other)
+    served.wait_until(lambda: bool(listening_sockets_of(other_worker, port)), f"{other} listening")
+    victim = _web_worker(served, name)
+    served.wait_until(lambda: bool(listening_sockets_of(victim, port)), f"{name} listening")
+    its_socket = listening_sockets_of(victim, port)
+    before = served.status()["pids"][name]
+    os.kill(victim, signal.SIGKILL)
+    served.wait_until(lambda: not its_socket & listening_sockets(port), f"{name}'s socket closed")
+    assert _get(f"http://127.0.0.1:{port}/en/")[0] == 200, f"{other} serves while {name} is down"
+    served.wait_until(lambda: _restarted(served, name, before), f"{name} started again")
+
+
+@pytest.mark.slow
+def test_serve_restarts_any_child_that_dies_again_and_again_and_keeps_serving(tmp_path: Path) -> None:
+    """kill -9 of a web worker, the worker and the writer, three times each: serve starts each again
+    (granian alone would give up after two quick crashes of a worker) and the other web process
+    serves meanwhile. One more kill -9, of a web process's granian parent, leaves no worker behind."""
+    port = _free_port()
+    env = _env(tmp_path / "var") | {"HOTLINE_RESTART_DELAY_SECONDS": "0.05", "HOTLINE_RESTART_DELAY_MAX_SECONDS": "1"}
+    served = _serve(env, "--port", str(port), "--workers", "2")
+    try:
+        for _round in range(3):
+            _kill_a_web_worker_while_the_other_serves(served, port, "web-1", "web-2")
+            _kill_a_web_worker_while_the_other_serves(served, port, "web-2", "web-1")
+            for name in ("worker", "writer"):
+                _kill_and_see_it_restarted(served, name, served.status()["pids"][name])
+                assert _get(f"http://127.0.0.1:{port}/en/")[0] == 200
+
+        # The web process itself (granian's parent) killed: its orphaned worker must not keep listening.
+        orphan = _web_worker(served, "web-1")
+        _kill_and_see_it_restarted(served, "web-1", served.status()["pids"]["web-1"])
+        served.wait_until(lambda: is_dead(orphan), "the orphaned worker gone")
+
+        served.wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, "healthy again")
+        assert json.loads(_get(f"http://127.0.0.1:{port}/healthz")[1]) == {"status": "ok"}
+        returncode, out = served.stop()
+        assert returncode == 0, out
+        for label in ("web process 1", "web process 2", "worker", "writer process"):
+            assert out.count(f"the {label} exited") >= 3, (label, out)
+        assert "killed by SIGKILL" in out and "starting it again in" in out
+        assert "crash loop" not in out
+        wait_until(lambda: alive_in_session(served.proc.pid) == [], "nothing of serve left")
+    finally:
+        served.kill_everything()
+
+
+@pytest.mark.slow
+def test_healthz_names_what_is_down_until_serve_starts_it_again_and_serve_stops_when_asked(tmp_path: Path) -> None:
+    """With an hour's pause before a restart, what was killed stays down: /healthz says which, the
+    pages are still served, and SIGTERM stops serve at once all the same."""
+    port = _free_port()
+    env = _env(tmp_path / "var") | {
+        "HOTLINE_RESTART_DELAY_SECONDS": "3600",
+        "HOTLINE_RESTART_DELAY_MAX_SECONDS": "3600",
+    }
+    served = _serve(env, "--port", str(port), "--workers", "2")
+    healthz = f"http://127.0.0.1:{port}/healthz"
+    try:
+        pids = served.status()["pids"]
+        os.kill(pids["worker"], signal.SIGKILL)
+        served.wait_until(lambda: _get(healthz)[0] == 503, "/healthz says something is down")
+        assert json.loads(_get(healthz)[1]) == {"status": "down", "down": ["worker"]}
+
+        os.kill(pids["writer"], signal.SIGKILL)
+        web_2 = _web_worker(served, "web-2")
+        os.kill(web_2, signal.SIGKILL)
+        served.wait_until(lambda: is_dead(web_2), "web-2's worker gone")
+        served.wait_until(lambda: len(served.status()["down"]) == 3, "serve noticed all three")
+        assert json.loads(_get(healthz)[1]) == {"status": "down", "down": ["writer", "web-2", "worker"]}
+        assert _get(healthz)[0] == 503
+        assert _get(f"http://127.0.0.1:{port}/en/")[0] == 200, "web-1 still serves the pages"
+        assert "starting it again in 3600 s" in served.output
+
+        returncode, out = served.stop()
+        assert returncode == 0, out
+        wait_until(lambda: alive_in_session(served.proc.pid) == [], "nothing of serve left")
+    finally:
+        served.kill_everything()
 
 
 PLANTED = "Planted-Writer-Name-7731"
@@ -163,23 +268,23 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
         "TELEGRAM_MODE": "webhook",
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",  # nothing is delivered: no worker runs
     }
-    proc = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
+    served = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
     try:
         assert _post_update(port, 1, 555_123_987, "/start") == 200
-        writers = subprocess.run(["pgrep", "-f", "hotline writer"], capture_output=True, text=True).stdout.split()
-        mine = [int(p) for p in writers if os.getpgid(int(p)) == proc.pid]
-        assert len(mine) == 1, writers
-        os.kill(mine[0], signal.SIGKILL)
+        writer = served.status()["pids"]["writer"]
+        os.kill(writer, signal.SIGKILL)
         # Telegram retries until it gets a 2xx; a redelivered update is not stored twice.
         statuses = []
         for update_id in (2, 2, 3):
-            deadline = time.monotonic() + 60
             text = f"yes {PLANTED}" if update_id == 3 else "yes"
-            while (status := _post_update(port, update_id, 555_123_987, text)) != 200 and time.monotonic() < deadline:
+
+            def acknowledged(update_id: int = update_id, text: str = text) -> bool:
+                status = _post_update(port, update_id, 555_123_987, text)
                 statuses.append(status)
-                time.sleep(0.2)
-            assert status == 200
-        assert set(statuses) <= {503}, statuses
+                return status == 200
+
+            served.wait_until(acknowledged, f"update {update_id} acknowledged")
+        assert set(statuses) <= {200, 503}, statuses
         stored = _hotline(
             data,
             "shell",
@@ -188,9 +293,8 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
             "print(sorted(P.objects.values_list('update_id', flat=True)))",
         ).stdout.strip()
         assert stored.splitlines()[-1] == "[1, 2, 3]"
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0, out
+        returncode, out = served.stop()
+        assert returncode == 0, out
         assert "the writer process exited" in out and "starting it again" in out
         # What crossed the writer's socket is nowhere in the data directory or the output.
         assert PLANTED not in out and "555123987" not in out
@@ -199,8 +303,7 @@ def test_serve_starts_the_writer_again_after_kill_9_and_updates_are_stored_once(
                 content = path.read_bytes()
                 assert PLANTED.encode() not in content and b"555123987" not in content, path
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        served.kill_everything()
 
 
 def _send(port: int, path: str, headers: dict[str, str], body: bytes, *, chunked: bool = False) -> tuple[int, bytes]:
@@ -266,7 +369,7 @@ def test_worker_stops_on_sigterm(tmp_path: Path) -> None:
         if "worker started" in line:
             break
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=20)
+    out, _ = proc.communicate(timeout=WAIT)
     assert proc.returncode == 0, out
     assert "worker stopped" in out
 

@@ -27,6 +27,7 @@ from hotline.channels.telegram.models import ChatTrace, TelegramChat
 from hotline.core.actor import Actor
 from hotline.core.metadata import ChannelKind
 from tests.conftest import Org
+from tests.process_support import WAIT
 
 ACTOR = Actor.system("test")
 
@@ -118,7 +119,7 @@ def _in_threads(works: list[Any]) -> list[Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(WAIT)  # only against a hung run
     return results
 
 

@@ -39,6 +39,7 @@ from aiogram.types import (
 )
 
 from hotline.testing.telegram_emulator import FakeClock, RateLimits, TelegramEmulator
+from tests.process_support import WAIT
 
 TOKEN = "123456:TEST-token_x"
 USER = 5001
@@ -255,8 +256,9 @@ def test_get_updates_offset_confirms_and_long_polls(tg: TelegramEmulator) -> Non
         assert await bot.get_updates(offset=4, timeout=0) == []
         threading.Timer(0.2, tg.send_text, (USER, "late")).start()
         started = time.monotonic()
-        late = await bot.get_updates(offset=4, timeout=5)
-        assert [u.update_id for u in late] == [4] and time.monotonic() - started < 3
+        late = await bot.get_updates(offset=4, timeout=50)
+        # Back with the update, long before the poll's own 50 s (a bound no loaded machine reaches).
+        assert [u.update_id for u in late] == [4] and time.monotonic() - started < 25
 
     with_bot(tg, body)
     assert tg.pending_updates()[0]["update_id"] == 4
@@ -364,14 +366,14 @@ def test_webhook_posts_updates_with_secret_and_retries(tg: TelegramEmulator) -> 
             assert await bot.set_webhook(url, secret_token="s3cr3t-Token_1")
             with pytest.raises(TelegramConflictError):
                 await bot.get_updates()
-            attempts = await asyncio.to_thread(tg.wait_for_webhook_attempts, 2)
+            attempts = await asyncio.to_thread(tg.wait_for_webhook_attempts, 2, WAIT)
             assert [(a.update_id, a.status) for a in attempts] == [(1, 500), (1, 200)]
             info = await bot.get_webhook_info()
             assert info.url == url and info.pending_update_count == 0
             assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
             tg.send_text(USER, "second")
-            await asyncio.to_thread(tg.wait_for_webhook_attempts, 3)
-            await asyncio.to_thread(tg.wait_for_bot_messages, USER, 1)
+            await asyncio.to_thread(tg.wait_for_webhook_attempts, 3, WAIT)
+            await asyncio.to_thread(tg.wait_for_bot_messages, USER, 1, WAIT)
             assert await bot.delete_webhook()
 
         with_bot(tg, body)
@@ -420,10 +422,10 @@ def test_dispatcher_long_polling_end_to_end(tg: TelegramEmulator) -> None:
 
     async def body(bot: Bot) -> None:
         polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
-        first = await asyncio.to_thread(tg.wait_for_bot_messages, USER, 1)
+        first = await asyncio.to_thread(tg.wait_for_bot_messages, USER, 1, WAIT)
         assert first[0].text == "got: /start"
         query_ids.append(tg.press_button(USER, first[0].message_id, data="ok")["callback_query"]["id"])
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + WAIT  # only against a hung run
         while tg.callback_answer(query_ids[0]) is None and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         await dp.stop_polling()

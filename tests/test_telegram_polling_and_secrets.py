@@ -20,6 +20,7 @@ from hotline.channels.telegram.models import PollingState, ProcessedUpdate
 from hotline.testing.telegram_emulator import RateLimits, TelegramEmulator
 from hotline.worker.loop import Worker
 from tests.conftest import Org
+from tests.process_support import WAIT
 from tests.telegram_harness import TOKEN, TelegramRig
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +43,7 @@ def polling_rig(org_tx: Org, settings: Any) -> Any:
         emulator.stop()
 
 
-def _run_until(worker: Worker, condition: Any, timeout: float = 15) -> None:
+def _run_until(worker: Worker, condition: Any, timeout: float = WAIT) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

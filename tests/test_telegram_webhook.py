@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from io import StringIO
 from typing import Any
 from unittest import mock
@@ -21,6 +20,7 @@ from hotline.channels.telegram import ingest
 from hotline.channels.telegram.models import ProcessedUpdate
 from hotline.outbox.models import OutboxMessage
 from tests.conftest import Org
+from tests.process_support import wait_until
 from tests.telegram_harness import SECRET, TelegramRig
 
 URL = "/telegram/webhook"
@@ -209,10 +209,10 @@ def test_database_down_gives_503_and_the_redelivered_update_is_stored_once(teleg
     with mock.patch.object(ingest, "_claim", side_effect=flaky):
         update = telegram.emulator.send_command(600, "start")
         telegram.wait_stored(int(update["update_id"]))
-    deadline = time.monotonic() + 10
-    while not any(a.ok for a in telegram.emulator.webhook_attempts if a.update_id == update["update_id"]):
-        assert time.monotonic() < deadline, "the redelivery was never acknowledged"
-        time.sleep(0.02)
+    wait_until(
+        lambda: any(a.ok for a in telegram.emulator.webhook_attempts if a.update_id == update["update_id"]),
+        "the redelivery acknowledged",
+    )
     attempts = [a for a in telegram.emulator.webhook_attempts if a.update_id == update["update_id"]]
     assert [a.status for a in attempts][:2] == [503, 503] and attempts[-1].status == 200
     assert ProcessedUpdate.objects.filter(update_id=update["update_id"]).count() == 1

@@ -13,9 +13,9 @@ import os
 import pickle
 import stat
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from aiogram.types import Update
@@ -27,6 +27,7 @@ from hotline.cases.models import Answer, Case
 from hotline.channels.telegram.ingest import _claim, process_update
 from hotline.channels.telegram.models import ProcessedUpdate
 from tests.conftest import Org
+from tests.process_support import WAIT
 from tests.test_portal_helpers import WebApplicant, receipt_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,13 +46,13 @@ class WriterThread:
         ready = threading.Event()
         self.thread = threading.Thread(target=self.server.serve, kwargs={"ready": ready.set}, daemon=True)
         self.thread.start()
-        assert ready.wait(10), "the writer did not start"
+        assert ready.wait(WAIT), "the writer did not start"
         return self
 
     def stop(self) -> None:
         if self.server is not None and self.thread is not None:
             self.server.stop()
-            self.thread.join(10)
+            self.thread.join(WAIT)
             assert not self.thread.is_alive()
 
 
@@ -76,8 +77,15 @@ def claim_then_fail(update_id: int) -> bool:
     raise ValueError(f"refused {update_id}")
 
 
+# The writer runs on a thread of this process here, so its work and the test can meet on events.
+slow_one_running = threading.Event()
+others_sent = threading.Event()
+
+
 def slow_claim(update_id: int) -> bool:
-    time.sleep(0.5)  # holds the writer while the other callers line up
+    """Holds the writer until every other caller has sent its work: they are all waiting at once."""
+    slow_one_running.set()
+    assert others_sent.wait(WAIT), "the other callers never sent their work"
     return _claim(update_id)
 
 
@@ -110,8 +118,26 @@ def test_work_runs_on_the_writer_and_its_result_comes_back_after_the_commit(writ
     assert stat.S_IMODE(os.stat(writer.address).st_mode) == 0o600
 
 
-def test_an_error_reaches_its_caller_and_only_its_own_work_is_rolled_back(writer: WriterThread) -> None:
+def test_an_error_reaches_its_caller_and_only_its_own_work_is_rolled_back(
+    writer: WriterThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
     results: dict[int, object] = {}
+    slow_one_running.clear()
+    others_sent.clear()
+    sent: list[str] = []
+    lock = threading.Lock()
+    send = dbwrite._send
+
+    def counted_send(sock: object, payload: bytes) -> None:
+        send(sock, payload)  # type: ignore[arg-type]
+        name = threading.current_thread().name
+        if name.startswith("caller-") and name != "caller-1":
+            with lock:
+                sent.append(name)
+                if len(sent) == 15:
+                    others_sent.set()
+
+    monkeypatch.setattr(dbwrite, "_send", counted_send)
 
     def call(i: int) -> None:
         work = slow_claim if i == 1 else claim_then_fail if i % 4 == 0 else claim
@@ -120,13 +146,13 @@ def test_an_error_reaches_its_caller_and_only_its_own_work_is_rolled_back(writer
         except ValueError as exc:
             results[i] = exc
 
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    threads = [threading.Thread(target=call, args=(i,), name=f"caller-{i}") for i in range(16)]
     threads[1].start()
-    time.sleep(0.2)  # the slow one is running: the others arrive together
+    assert slow_one_running.wait(WAIT)  # the slow one holds the writer: the others arrive together
     for t in threads[:1] + threads[2:]:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(WAIT)
     for i in range(16):
         if i % 4 == 0:
             assert isinstance(results[i], ValueError) and str(results[i]) == f"refused {200 + i}"
@@ -161,10 +187,21 @@ def test_a_writer_that_is_down_is_a_database_error_and_a_restarted_one_is_found_
     assert dbwrite.run_write(claim, 400) is True  # this thread now holds a connection
     writer.stop()
     assert not Path(writer.address).exists()
-    started = time.monotonic()
-    with pytest.raises(DatabaseError, match="not answering"):
+
+    class Clock:  # the caller's clock moves only as it sleeps: how long it waits, whatever the load
+        now = 0.0
+
+        @classmethod
+        def monotonic(cls) -> float:
+            return cls.now
+
+        @classmethod
+        def sleep(cls, seconds: float) -> None:
+            cls.now += seconds
+
+    with mock.patch.object(dbwrite, "time", Clock), pytest.raises(DatabaseError, match="not answering"):
         dbwrite.run_write(claim, 401)
-    assert time.monotonic() - started < 5
+    assert 0.3 <= Clock.now < 0.4, "it tried for CONNECT_WAIT, then gave up"
     writer.start()
     assert dbwrite.run_write(claim, 402) is True  # a new connection to the new writer
     assert set(ProcessedUpdate.objects.values_list("update_id", flat=True)) == {400, 402}

@@ -1,12 +1,10 @@
-"""The portal's first line: flood limits before anything else runs, and the headers of every page.
+"""The portal's first line: flood limits before anything else runs.
 
-It sits at the top of MIDDLEWARE so a rejected request costs a hash and a dictionary look-up — no
-session, no template, no database. Only portal paths (``/``, ``/ru/…``, ``/uk/…``, ``/en/…``,
-``/contacts.json``) are touched; the console, the webhook, static files and ``/ping`` pass through.
-
-The Content-Security-Policy allows nothing but this origin's own style sheet: no script at all (the
-portal needs none), no frames, no forms posting elsewhere. Pages are never cached (``no-store``):
-a seized computer's browser cache should not hold them.
+It sits near the top of MIDDLEWARE (only the security headers, ``hotline/headers.py``, wrap it) so a
+rejected request costs a hash and a dictionary look-up — no session, no template, no database. Only
+portal paths (``/``, ``/ru/…``, ``/uk/…``, ``/en/…``, ``/contacts.json``) are touched; the console,
+the webhook, static files and ``/ping`` pass through. The portal's headers (a Content-Security-Policy
+that allows no script at all, ``no-store``) are set with every other response's in ``hotline/headers.py``.
 """
 
 from __future__ import annotations
@@ -23,35 +21,6 @@ from django.utils import translation
 from hotline.portal import limits
 from hotline.portal.languages import DEFAULT, LANGUAGES
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'none'",
-        "style-src 'self'",
-        "img-src 'self'",
-        "font-src 'none'",
-        "connect-src 'none'",
-        "media-src 'none'",
-        "object-src 'none'",
-        "frame-src 'none'",
-        "worker-src 'none'",
-        "manifest-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Cache-Control": "no-store",
-    # Links from the portal tell nobody where the reader came from (form posts are checked with
-    # Sec-Fetch-Site and a session-bound token instead of the Origin a referrer policy would give).
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-    "X-Content-Type-Options": "nosniff",
-}
 _PREFIXES = ("/apply/", *(f"/{code}/" for code in LANGUAGES))
 _EXACT = {"/", "/contacts.json", "/contacts.json.sig", *(f"/{code}" for code in LANGUAGES)}
 
@@ -77,12 +46,6 @@ def too_many(language: str, wait: float) -> HttpResponse:
     """429 with a short, polite page and Retry-After (whole seconds, at least 1)."""
     response = HttpResponse(_too_many_page(language), status=429, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(max(1, math.ceil(wait)))
-    return response
-
-
-def add_headers(response: HttpResponse) -> HttpResponse:
-    for name, value in HEADERS.items():
-        response.headers[name] = value
     return response
 
 
@@ -116,8 +79,8 @@ class PortalMiddleware:
             return self.get_response(request)
         wait = limits.get().admit_request(limits.client_key(request))
         if wait:
-            return add_headers(too_many(language_of(path), wait))
-        response = add_headers(self.get_response(request))
+            return too_many(language_of(path), wait)
+        response = self.get_response(request)
         onion = onion_location(request) if request.method in ("GET", "HEAD") else None  # page loads only
         if onion is not None:
             response.headers["Onion-Location"] = onion

@@ -18,6 +18,9 @@ from playwright.sync_api import Error as PlaywrightError
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VIEWPORT = {"width": 1366, "height": 768}
+# Playwright waits for what it is told to (an element, a load) and goes on as soon as it happens;
+# its bound only ends a hung run, so it is far above what a step takes on a loaded machine.
+WAIT_MS = 120_000
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,7 @@ def browser(django_db_setup: None) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT, locale="en-GB")
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     yield page
     context.close()
 

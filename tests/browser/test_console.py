@@ -6,7 +6,6 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-import pyotp
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -21,9 +20,9 @@ from hotline.core.actor import Actor
 from hotline.core.lifecycle import Role, Status
 from hotline.core.metadata import Category, ChannelKind, Direction, Region
 from hotline.keyring import actions as keyring
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import WAIT_MS, screenshot
 from tests.conftest import ADMIN_PASSWORD, Org
-from tests.console_support import Staff, make_staff, move
+from tests.console_support import Staff, code_at_now, make_staff, move
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "console-queue.png"
@@ -128,7 +127,7 @@ def test_the_queue_refreshes_itself(
     sign_in(page, live_server, alice)
     expect(page.locator(".empty")).to_contain_text("Nothing waiting here")
     case = do_open_case(WEB, channel=ChannelKind.WEB, address="portal-9", language="uk")
-    expect(page.locator("table.queue")).to_contain_text(f"#{case.number.id}", timeout=10_000)
+    expect(page.locator("table.queue")).to_contain_text(f"#{case.number.id}", timeout=WAIT_MS)
 
 
 def test_a_coordinator_hands_a_case_off(page: Page, live_server: LiveServer, org: Org) -> None:
@@ -164,7 +163,7 @@ def test_a_new_staff_member_enrols_with_the_qr_page(page: Page, live_server: Liv
     expect(page.locator("svg.qr")).to_be_visible()
     screenshot(page, "console-enrol")
     secret = page.locator(".secret").inner_text().replace(" ", "")
-    page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(secret).now())
+    page.get_by_label("Code from your authenticator app").fill(code_at_now(secret))
     page.get_by_role("button", name="Confirm and sign in").click()
     expect(page).to_have_url(f"{live_server.url}/accounts/password/")
     page.get_by_label("Current password").fill(one_time)

@@ -17,7 +17,7 @@ from hotline.cases.models import Case
 from hotline.core.actor import Actor
 from hotline.core.metadata import ChannelKind, DeliveryState, Direction
 from hotline.portal import limits
-from tests.browser.conftest import VIEWPORT, screenshot
+from tests.browser.conftest import VIEWPORT, WAIT_MS, screenshot
 from tests.conftest import Org
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -31,7 +31,7 @@ def no_js_page(browser: Browser, live_server: LiveServer) -> Iterator[tuple[Page
     limits.reset()
     context = browser.new_context(viewport=VIEWPORT, locale="en-GB", java_script_enabled=False)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(WAIT_MS)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     yield page, requested

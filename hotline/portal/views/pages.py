@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +19,8 @@ from hotline.portal.views.common import clean_field, from_elsewhere, problem, re
 
 MAX_QUERY = 300
 
+log = logging.getLogger("hotline.portal")
+
 
 def _page(
     request: HttpRequest, language: str, slug: str, template: str = "portal/page.html", **extra: object
@@ -25,11 +29,22 @@ def _page(
     return render(request, language, template, slug, {"doc": doc, **extra})
 
 
+def _set_up() -> bool:
+    """Whether the home page may skip its "not set up yet" note. The page is information, and stays
+    up when the database is down (as the other information pages do): then nothing is said about
+    set-up, which the database alone knows."""
+    try:
+        return is_set_up()
+    except DatabaseError as exc:
+        log.warning("portal: database unavailable, the home page is shown without it (%s)", type(exc).__name__)
+        return True
+
+
 @require_safe
 def root(request: HttpRequest) -> HttpResponse:
     """``/``: the home page in the browser's language (links from it carry the language)."""
     language = negotiate(request.headers.get("Accept-Language"))
-    response = _page(request, language, "home", "portal/home.html", set_up=is_set_up())
+    response = _page(request, language, "home", "portal/home.html", set_up=_set_up())
     response["Vary"] = "Accept-Language"
     return response
 
@@ -37,7 +52,7 @@ def root(request: HttpRequest) -> HttpResponse:
 @require_safe
 @speaks
 def home(request: HttpRequest, lang: str) -> HttpResponse:
-    return _page(request, lang, "home", "portal/home.html", set_up=is_set_up())
+    return _page(request, lang, "home", "portal/home.html", set_up=_set_up())
 
 
 @require_safe

@@ -1,22 +1,26 @@
-"""``hotline serve``: the web server (granian, several workers) and the worker, together; on SQLite
-also the writer process, which commits the web processes' Telegram updates and form submissions.
+"""``hotline serve``: the web server (granian, one process per web worker) and the worker, together;
+on SQLite also the writer process, which commits the web processes' Telegram updates and form
+submissions.
 
-Ctrl-C or SIGTERM stops them all (the writer last, after the requests it serves). If the web server
-or the worker dies, the others are stopped too and the exit status says so; a writer process that
-dies is started again (granian restarts its own workers the same way), unless it keeps dying.
+Every child is supervised (``hotline/worker/supervise.py``): one that exits unasked is started again
+after a pause that grows while it keeps exiting, and ``serve`` stops only when asked (Ctrl-C or
+SIGTERM; the writer last, after the requests it serves). ``/healthz`` names what is down meanwhile.
+Each web worker is a granian server of its own (they share the port), so one that is killed is
+restarted alone while the others keep serving.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -31,11 +35,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from hotline.keyring.actions import KeyringError, check_server_keys, is_set_up
+from hotline.worker.supervise import Backoff, Child, Supervisor, web_ready
 
-STOP_TIMEOUT = 15.0
-WRITER_START_TIMEOUT = 60.0
-WRITER_RESTARTS = 5  # within WRITER_RESTART_WINDOW seconds, then serve gives up
-WRITER_RESTART_WINDOW = 60.0
+STATUS_FILE = "serve-status.json"  # in the data directory; what /healthz reports (HOTLINE_SERVE_STATUS)
 
 
 class Command(BaseCommand):
@@ -54,7 +56,6 @@ class Command(BaseCommand):
         parser.add_argument("--demo-port", type=int, default=8081, help="the emulator's port in --demo mode")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        settings.HOTLINE_DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
         call_command("migrate", interactive=False, verbosity=0)
         if settings.HOTLINE_KB_DIR.is_dir():
             # The starter knowledge base; articles an admin edited since are kept (idempotent).
@@ -63,34 +64,60 @@ class Command(BaseCommand):
             check_server_keys()
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
-        self._banner(options["host"], options["port"])
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        host, port = options["host"], options["port"]
         env = dict(os.environ)
-        self.writer: subprocess.Popen[bytes] | None = None
+        status_path = settings.HOTLINE_DATA_DIR / STATUS_FILE
+        env["HOTLINE_SERVE_STATUS"] = str(status_path)
         self.writer_dir: Path | None = None  # a private directory for the socket, if one was made
-        self.writer_restarts: list[float] = []
+        children: list[Child] = []
         if connection.vendor == "sqlite":
             env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
-            self.writer = self._start_writer(env)
+            children.append(self._writer(env))
         emulator = None
         if options["demo"]:
             emulator, demo_env = self._start_demo(options["demo_port"])
             env.update(demo_env)
-        children = [self._web(options["host"], options["port"], options["workers"], env)]
+        children += [self._web(n, host, port, env, status_path) for n in range(1, options["workers"] + 1)]
         if not options["no_worker"]:
-            children.append(subprocess.Popen([sys.executable, "-m", "hotline", "worker"], env=env))
-        try:
+            children.append(
+                Child("worker", "worker", [sys.executable, "-m", "hotline", "worker"], env, self._backoff())
+            )
+        supervisor = Supervisor(children, status_path, self._say)
+        answering = threading.Event()
+        threading.Thread(target=self._wait_until_answering, args=(host, port, answering), daemon=True).start()
+        announced = False
+
+        def announce_once_serving() -> None:
+            nonlocal announced
+            if announced or not answering.is_set() or supervisor.down():
+                return
+            announced = True
             if emulator is not None:
-                self._connect_demo(emulator, options["host"], options["port"], env)
-            failed = self._supervise(children, env)
+                self._connect_demo(emulator, host, port, env)
+            self._banner(host, port)
+
+        try:
+            supervisor.start_all()
+            supervisor.run(lambda: self.stopping, on_tick=announce_once_serving)
         finally:
             if emulator is not None:
                 emulator.stop()
-            self._stop_writer()
-        if failed:
-            raise CommandError("a child process exited unexpectedly; everything was stopped")
+            self._remove_writer_dir()
+        self._say("stopped")
+
+    def _remove_writer_dir(self) -> None:
+        if self.writer_dir is not None:
+            shutil.rmtree(self.writer_dir, ignore_errors=True)
+
+    def _backoff(self) -> Backoff:
+        return Backoff(settings.HOTLINE_RESTART_DELAY_SECONDS, settings.HOTLINE_RESTART_DELAY_MAX_SECONDS)
+
+    def _say(self, message: str) -> None:
+        self.stderr.write(f"serve: {message}")
+        self.stderr.flush()
 
     def _start_demo(self, port: int) -> tuple[Any, dict[str, str]]:
         """A local Telegram emulator with a simulated phone page; the bot is pointed at it."""
@@ -112,49 +139,61 @@ class Command(BaseCommand):
         return emulator, env
 
     def _connect_demo(self, emulator: Any, host: str, port: int, env: dict[str, str]) -> None:
-        """Point the emulator's webhook at this server once it answers."""
+        """Point the emulator's webhook at this server (which answers by now)."""
         url = f"http://{host}:{port}/telegram/webhook"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not self.stopping:
-            try:
-                with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
         body = urllib.parse.urlencode({"url": url, "secret_token": env["TELEGRAM_WEBHOOK_SECRET"]}).encode()
         request = urllib.request.Request(  # noqa: S310 (the local emulator, http only)
             f"{emulator.base_url}/bot{env['TELEGRAM_BOT_TOKEN']}/setWebhook", data=body
         )
-        with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (the local emulator, http only)
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310 (the local emulator, http only)
             pass
 
-    def _web(self, host: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "wsgi",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--blocking-threads",
-                str(settings.HOTLINE_WEB_THREADS),
-                "--no-ws",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--respawn-failed-workers",
-                "--workers-kill-timeout",
-                "10",
-                "hotline.wsgi:application",
-            ],
-            env=env,
-        )
+    def _wait_until_answering(self, host: str, port: int, answering: threading.Event) -> None:
+        """Set ``answering`` once the web server answers ``/ping`` (a thread: supervision goes on)."""
+        address = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host.strip("[]"))  # noqa: S104
+        while not self.stopping:
+            conn = http.client.HTTPConnection(address, port, timeout=10)
+            try:
+                conn.request("GET", "/ping")
+                if conn.getresponse().status == 200:
+                    answering.set()
+                    return
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.2)
+
+    def _web(self, number: int, host: str, port: int, env: dict[str, str], status_path: Path) -> Child:
+        """One granian server with one worker process. The web processes all listen on the port
+        (SO_REUSEPORT), so each can be restarted alone; granian itself does not restart its worker
+        (it would give up after two quick crashes): the supervisor restarts the whole server."""
+        command = [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--blocking-threads",
+            str(settings.HOTLINE_WEB_THREADS),
+            "--no-ws",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--no-respawn-failed-workers",
+            "--workers-kill-timeout",
+            "10",
+            "hotline.wsgi:application",
+        ]
+        child = Child(f"web-{number}", f"web process {number}", command, env, self._backoff())
+        child.ready = lambda: web_ready(status_path, child)
+        return child
 
     def _writer_socket(self) -> str:
         """The writer's socket: in the data directory, or a private directory if that path is too long
@@ -165,64 +204,24 @@ class Command(BaseCommand):
         self.writer_dir = Path(tempfile.mkdtemp(prefix="hotline-"))
         return str(self.writer_dir / "writer.sock")
 
-    def _start_writer(self, env: dict[str, str]) -> subprocess.Popen[bytes]:
-        """Start the writer process and wait until it listens (the web processes would wait too)."""
+    def _writer(self, env: dict[str, str]) -> Child:
+        """The writer process; it is ready once it listens (the web processes wait for it meanwhile)."""
         address = env["HOTLINE_WRITER_SOCKET"]
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(address)
-        writer = subprocess.Popen([sys.executable, "-m", "hotline", "writer", "--socket", address], env=env)  # noqa: S603
-        deadline = time.monotonic() + WRITER_START_TIMEOUT
-        while (
-            not os.path.exists(address) and writer.poll() is None and not self.stopping and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-        return writer
 
-    def _check_writer(self, env: dict[str, str]) -> bool:
-        """Start the writer again if it died; False if it keeps dying."""
-        if self.writer is None or self.writer.poll() is None:
-            return True
-        now = time.monotonic()
-        self.writer_restarts = [t for t in self.writer_restarts if now - t < WRITER_RESTART_WINDOW] + [now]
-        if len(self.writer_restarts) > WRITER_RESTARTS:
-            self.stderr.write(f"the writer process keeps exiting (status {self.writer.returncode}); stopping")
-            return False
-        self.stderr.write(f"the writer process exited (status {self.writer.returncode}); starting it again")
-        self.writer = self._start_writer(env)
-        return True
+        def remove_old_socket() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(address)
 
-    def _stop_writer(self) -> None:
-        if self.writer is None:
-            return
-        if self.writer.poll() is None:
-            self.writer.send_signal(signal.SIGTERM)
-        try:
-            self.writer.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.writer.kill()
-            self.writer.wait()
-        if self.writer_dir is not None:
-            shutil.rmtree(self.writer_dir, ignore_errors=True)
-
-    def _supervise(self, children: list[subprocess.Popen[bytes]], env: dict[str, str]) -> bool:
-        """Wait until asked to stop or until a child exits; then stop all. True if a child failed."""
-        failed = False
-        while not self.stopping:
-            if any(child.poll() is not None for child in children) or not self._check_writer(env):
-                failed = True
-                break
-            time.sleep(0.2)
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        return failed
+        return Child(
+            "writer",
+            "writer process",
+            [sys.executable, "-m", "hotline", "writer", "--socket", address],
+            env,
+            self._backoff(),
+            ready=lambda: os.path.exists(address),
+            before_start=remove_old_socket,
+            stop_last=True,
+        )
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -235,3 +234,4 @@ class Command(BaseCommand):
             w("  Next: create the organisation keys and the first administrator in another terminal:")
             w("      .venv/bin/hotline setup")
         w("  Stop with Ctrl-C.")
+        self.stdout.flush()
