@@ -334,7 +334,7 @@ def test_serve_answers_a_body_of_30_mb_with_413_that_the_client_receives(tmp_pat
         "TELEGRAM_MODE": "webhook",
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",
     }
-    proc = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
+    served = _serve(env, "--no-worker", "--port", str(port), "--workers", "1")
     webhook = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": "serve-test-secret"}
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     big = b"x" * (30 * 1024 * 1024)
@@ -350,9 +350,10 @@ def test_serve_answers_a_body_of_30_mb_with_413_that_the_client_receives(tmp_pat
         # Read (Django alone sees no body without a Content-Length), parsed, and found not to be an update.
         status, body = _send(port, "/telegram/webhook", webhook, b'{"update_id": "seven"}', chunked=True)
         assert (status, json.loads(body)["error"]) == (400, "not a Telegram update: update_id missing")
+        returncode, out = served.stop()
+        assert returncode == 0, out
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.communicate(timeout=30)
+        served.kill_everything()
 
 
 def test_worker_stops_on_sigterm(tmp_path: Path) -> None:
