@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +48,8 @@ def is_dead(pid: int) -> bool:
     return True
 
 
-def children_of(pid: int) -> list[int]:
-    found = []
+def _running() -> Iterator[tuple[int, list[str]]]:
+    """Every process that is not a zombie, with the fields of its ``/proc/PID/stat`` after the name."""
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -57,24 +57,17 @@ def children_of(pid: int) -> list[int]:
                     fields = f.read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-                found.append(int(entry))
-    return found
+            if fields[0] not in ("Z", "X"):
+                yield int(entry), fields
+
+
+def children_of(pid: int) -> list[int]:
+    return [child for child, fields in _running() if int(fields[1]) == pid]
 
 
 def alive_in_session(session: int) -> list[int]:
     """Processes of a session (``start_new_session`` made it the leader's pid) that still run."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == session and fields[0] not in ("Z", "X"):
-                found.append(int(entry))
-    return found
+    return [member for member, fields in _running() if int(fields[3]) == session]
 
 
 def listening_sockets(port: int) -> set[str]:
