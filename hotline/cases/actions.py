@@ -19,6 +19,7 @@ from hotline import rows
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
+from hotline.channels.base import receipt_issued, route_reply
 from hotline.core import codes, crypto, receipts
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
@@ -257,13 +258,19 @@ def receipt_index(receipt: str) -> bytes:
 
 
 def do_issue_receipt(actor: Actor, case: Case) -> str:
-    """Make a new receipt for the case and return it for display; only its blind index is stored."""
+    """Make a new receipt for the case and return it for display; only its blind index is stored.
+
+    Every channel sees the receipt in this transaction (``channels.base.receipt_issued``): the web
+    channel opens its mailbox, so every later reply is sealed into it, however the case began.
+    """
     receipt = receipts.new_receipt()
     with transaction.atomic():
         case = _locked(case)
         rows.add(Receipt(index=receipt_index(receipt), case=case, created_at=timezone.now()))
         audit.record(actor, "case.receipt", "case", case.id)
-    return receipts.display(receipt)
+        shown = receipts.display(receipt)
+        receipt_issued(case, shown)
+    return shown
 
 
 def find_case_by_receipt(text: str) -> Case | None:
@@ -347,9 +354,7 @@ def do_add_message(
         msg.body_sealed = seal_for_case(case, Message._meta.db_table, "body_sealed", msg.id, body)
         rows.add(msg)
         if direction == Direction.OUTBOUND:
-            from hotline.channels.replies import queue_reply
-
-            state = queue_reply(case, msg, body)
+            state = route_reply(case, msg, body)
             if state != msg.delivery_state:
                 msg.delivery_state = state
                 msg.save(update_fields=["delivery_state"])

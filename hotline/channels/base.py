@@ -1,14 +1,24 @@
-"""The contract every channel adapter keeps (telegram, web, voice, …).
+"""The contract every channel keeps (telegram, web, voice, …), and the one way the case layer reaches one.
 
-Inbound, an adapter turns a provider's request into core inputs; outbound, it delivers outbox items
-and says how a failure should be treated through one error type. Library code (aiogram, twilio)
-stays inside the adapter's package.
+Each channel app registers a :class:`Channel` when Django starts (its ``AppConfig.ready``). The case
+layer never imports a channel: an operator's reply goes through :func:`route_reply`, and the worker
+asks :func:`registered` for the outbound adapters. So the imports only ever point from a channel
+to the case layer, never back.
+
+Inbound, a channel turns a provider's request into core inputs; outbound, its adapter delivers
+outbox items and says how a failure should be treated through one error type. Library code
+(aiogram, twilio) stays inside the channel's package.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hotline.core.metadata import DeliveryState
+
+if TYPE_CHECKING:
+    from hotline.cases.models import Case, Message
 
 
 class ChannelError(Exception):
@@ -64,3 +74,56 @@ class ChannelAdapter(Protocol):
 
 def redact(payload: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     return {k: ("[redacted]" if k in keys else v) for k, v in payload.items()}
+
+
+class Channel(Protocol):
+    """One channel as the case layer and the worker see it."""
+
+    kind: str
+
+    def keep_reply(self, case: Case, message: Message, body: str) -> bool:
+        """Every channel sees every operator reply, in the transaction that stores it (the web channel
+        seals a copy into the receipt mailboxes). True when a copy was kept for the applicant."""
+        ...
+
+    def send_reply(self, case: Case, message: Message, body: str, *, kept: bool) -> DeliveryState:
+        """Queue a reply written on this channel; say what state the message is in now."""
+        ...
+
+    def keep_receipt(self, case: Case, receipt: str) -> None:
+        """A receipt was just issued for the case (in that transaction), on whatever channel."""
+        ...
+
+    def adapter(self) -> ChannelAdapter | None:
+        """The worker's outbound adapter, or None when the channel is not configured."""
+        ...
+
+
+_channels: dict[str, Channel] = {}
+
+
+def register(channel: Channel) -> None:
+    _channels[channel.kind] = channel
+
+
+def registered() -> list[Channel]:
+    return list(_channels.values())
+
+
+def receipt_issued(case: Case, receipt: str) -> None:
+    for channel in _channels.values():
+        channel.keep_receipt(case, receipt)
+
+
+def route_reply(case: Case, message: Message, body: str) -> DeliveryState:
+    """An operator's reply: every channel may keep a copy, then the message's own channel sends it.
+
+    A reply that no channel can deliver right now stays ``queued`` on the case.
+    """
+    kept = False
+    for channel in _channels.values():
+        kept = channel.keep_reply(case, message, body) or kept
+    own = _channels.get(str(message.channel))
+    if own is None:
+        return DeliveryState.QUEUED
+    return own.send_reply(case, message, body, kept=kept)

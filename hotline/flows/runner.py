@@ -169,9 +169,7 @@ def _apply(
             case engine.IssueReceipt(text_template=template):
                 flush()
                 if result.case is not None:
-                    from hotline.channels.web.mailbox import issue_receipt
-
-                    result.receipt = issue_receipt(actor, result.case)
+                    result.receipt = actions.do_issue_receipt(actor, result.case)
                     result.replies.append(Reply(text=template.replace("{receipt}", result.receipt)))
             case engine.HandOver():
                 flush()

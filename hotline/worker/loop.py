@@ -10,7 +10,7 @@ import logging
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from hotline.channels.base import ChannelAdapter
+from hotline.channels.base import ChannelAdapter, registered
 from hotline.outbox.delivery import Deliverer
 from hotline.worker.jobs import run_due_jobs
 
@@ -22,10 +22,10 @@ class Worker:
         self.telegram_client = None
         if adapters is None:
             adapters = {}
-            if settings.TELEGRAM_BOT_TOKEN and settings.TELEGRAM_MODE != "off":
-                from hotline.channels.telegram.adapter import TelegramAdapter
-
-                adapters["telegram"] = TelegramAdapter()
+            for channel in registered():
+                adapter = channel.adapter()
+                if adapter is not None:
+                    adapters[channel.kind] = adapter
         self.adapters = adapters
         self.deliverer = Deliverer(adapters)
         self.polling = (settings.TELEGRAM_MODE == "polling" and "telegram" in adapters) if polling is None else polling

@@ -5,3 +5,10 @@ class TelegramConfig(AppConfig):
     name = "hotline.channels.telegram"
     label = "telegram"
     verbose_name = "Telegram channel"
+
+    def ready(self) -> None:
+        from hotline.channels.base import register
+
+        from .channel import TelegramChannel
+
+        register(TelegramChannel())

@@ -64,15 +64,6 @@ def open_mailbox(receipt_row: Receipt, receipt: str) -> Mailbox:
     return mailbox
 
 
-def issue_receipt(actor: Actor, case: Case) -> str:
-    """Issue a receipt for ``case`` together with its mailbox, whatever the channel: every later reply
-    is sealed into it, so the applicant can read replies with the receipt on the website, or on a new
-    Telegram account, however the case began. Returns the receipt for display."""
-    receipt = actions.do_issue_receipt(actor, case)
-    open_for_new_receipt(case, receipt)
-    return receipt
-
-
 def open_for_new_receipt(case: Case, display_receipt: str) -> Mailbox:
     """The mailbox of a receipt just issued on the web, so replies can wait for the applicant.
 

@@ -44,8 +44,6 @@ from hotline.flows import registry
 from hotline.flows.runner import INTAKE, Reply
 from hotline.keyring import server_keys
 
-from . import mailbox
-
 ACTOR = Actor.system("web")
 FIELD = "t"  # the hidden form field that carries the sealed form
 MAX_SEALED = 96_000  # far above a form with every answer at its limit; longer is refused unread
@@ -305,4 +303,4 @@ def _store(form: Form, *, handed_over: bool) -> str | None:
         priority=Priority.HIGH if handed_over else Priority.NORMAL,
         answers=form.answers,
     )
-    return mailbox.issue_receipt(ACTOR, case)
+    return actions.do_issue_receipt(ACTOR, case)
