@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "hotline.console",
     "hotline.kb",
     "hotline.channels.web",
+    "hotline.channels.voice",
     "hotline.portal",
     "hotline.pagetexts",
 ]
@@ -178,6 +179,26 @@ TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 
 # What one chat may send: this many updates at once, then this many a minute (more is dropped).
 TELEGRAM_INBOUND_BURST = env_int("TELEGRAM_INBOUND_BURST", 20, minimum=1)
 TELEGRAM_INBOUND_PER_MINUTE = env_int("TELEGRAM_INBOUND_PER_MINUTE", 20, minimum=1)
+
+# --- phone line (docs/configuration.md, "Phone line"; docs/operations.md, "Connecting the phone line") ----
+# The provider's auth token signs every webhook (X-Twilio-Signature) and, with the account SID, opens
+# its REST API. Without a token the phone line is off and /voice/* answers 404.
+VOICE_AUTH_TOKEN = env_secret("VOICE_AUTH_TOKEN") or ""
+VOICE_ACCOUNT_SID = env_str("VOICE_ACCOUNT_SID", "")
+# Twilio: https://api.twilio.com; SignalWire: https://<space>.signalwire.com/api/laml; Somleng: its API host.
+VOICE_API_BASE = env_str("VOICE_API_BASE", "https://api.twilio.com").rstrip("/")
+# The public address the provider posts to (https://hotline.example.org): signatures are checked
+# against it, and the URLs we hand the provider start with it. Empty: the request's own address.
+VOICE_PUBLIC_URL = env_str("VOICE_PUBLIC_URL", "").rstrip("/")
+VOICE_NUMBER = env_str("VOICE_NUMBER", "")  # the hotline's number: the caller id of every callback
+VOICE_RING_STRATEGY = env_str("VOICE_RING_STRATEGY", "simultaneous")
+if VOICE_RING_STRATEGY not in {"simultaneous", "sequential"}:
+    raise ConfigurationError("VOICE_RING_STRATEGY must be simultaneous or sequential")
+VOICE_RING_TIMEOUT_SECONDS = env_int("VOICE_RING_TIMEOUT_SECONDS", 20, minimum=5)
+VOICE_MAX_RECORDING_SECONDS = env_int("VOICE_MAX_RECORDING_SECONDS", 180, minimum=10)
+_voice_menu = env_str("HOTLINE_VOICE_MENU", "")  # a copy of hotline/channels/voice/content/menu.yaml
+HOTLINE_VOICE_MENU = Path(_voice_menu).resolve() if _voice_menu else None
+VOICE_MAX_RECORDING_BYTES = env_int("VOICE_MAX_RECORDING_MB", 20, minimum=1) * 1024 * 1024
 
 # --- web server ----------------------------------------------------------------------------------
 HOTLINE_HOST = env_str("HOTLINE_HOST", "127.0.0.1")

@@ -19,6 +19,7 @@ TRANSPORT_FIELDS: list[tuple[str, str, str]] = [
     ("cases.ChannelIdentity", "address_enc", "id"),
     ("outbox.OutboxMessage", "payload_enc", "ref"),
     ("flows.FlowSession", "state_enc", "id"),
+    ("voice.OperatorLine", "address_enc", "id"),
 ]
 
 

@@ -136,6 +136,10 @@ class Deliverer:
             return
         if exc.permanent or row.attempts + 1 >= MAX_ATTEMPTS:
             with transaction.atomic():
+                given_up = getattr(adapter, "on_given_up", None)
+                if given_up is not None:
+                    identity_id = str(row.identity_id) if row.identity_id else None
+                    given_up(OutboundItem(kind=row.kind, payload=payload_of(row), identity_id=identity_id))
                 if row.message_id:
                     Message.objects.filter(id=row.message_id).update(delivery_state=DeliveryState.FAILED)
                 OutboxMessage.objects.filter(id=row.id).delete()
