@@ -41,6 +41,7 @@ CONTENT_PAGES = tuple(
 NAV: list[NavItem] = [
     NavItem("console:queue", _("Queue"), CASEWORKERS),
     NavItem("console:phone", _("Phone call"), CASEWORKERS),
+    NavItem("console:duty", _("Phone line"), CASEWORKERS),
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
     NavItem("console:figures", _("Figures"), FIGURES),

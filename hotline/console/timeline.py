@@ -35,6 +35,7 @@ _EVENT_ACTIONS = {
     "case.priority",
     "case.metadata",
     "case.receipt",
+    "case.call",
 }
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 INLINE_AUDIO = {"audio/ogg", "audio/mpeg", "audio/mp4", "audio/wav", "audio/webm", "audio/x-wav", "audio/aac"}
@@ -159,6 +160,8 @@ def describe(action: str, details: dict[str, Any], names: dict[int, str]) -> str
         return _("changed answers: %(fields)s") % {"fields": ", ".join(details.get("fields", []))}
     if action == "case.receipt":
         return _("issued a receipt")
+    if action == "case.call":
+        return describe_call(details)
     return _("changed the case (%(action)s)") % {"action": action}
 
 
@@ -173,3 +176,39 @@ def _fold_reads(entries: list[Entry]) -> list[Entry]:
             continue
         folded.append(entry)
     return folded
+
+
+def describe_call(details: dict[str, Any]) -> str:
+    """A phone line event (``hotline/channels/voice/calls.py``): never a number, never a key pressed."""
+    event = details.get("event")
+    seconds = details.get("seconds")
+    if event == "incoming":
+        return _("incoming call")
+    if event == "answered":
+        return _("answered the call")
+    if event == "voicemail":
+        return _("voicemail left (%(seconds)s s)") % {"seconds": seconds}
+    if event == "callback_requested":
+        return _("the caller asked to be called back")
+    if event == "callback_started":
+        return _("started a callback")
+    if event == "callback_done":
+        return _("callback connected (%(seconds)s s)") % {"seconds": seconds if seconds is not None else "—"}
+    if event == "callback_failed":
+        return _("callback failed: %(reason)s") % {"reason": details.get("reason", "")}
+    if event == "ended":
+        outcome = {
+            "answered": _("answered"),
+            "missed": _("missed: nobody answered"),
+            "voicemail": _("voicemail"),
+            "callback": _("callback requested"),
+            "informed": _("menu only"),
+        }.get(str(details.get("outcome")), str(details.get("outcome")))
+        if details.get("talk") is not None:
+            return _("call ended: %(outcome)s, %(seconds)s s, talked %(talk)s s") % {
+                "outcome": outcome,
+                "seconds": seconds,
+                "talk": details.get("talk"),
+            }
+        return _("call ended: %(outcome)s, %(seconds)s s") % {"outcome": outcome, "seconds": seconds}
+    return _("call event")

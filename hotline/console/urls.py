@@ -3,7 +3,7 @@ in the authorization matrix test (tests/test_console_access.py)."""
 
 from django.urls import path, register_converter
 
-from hotline.console.views import admin, articles, case, handoff, oversight, page_texts, phone, queue
+from hotline.console.views import admin, articles, case, duty, handoff, oversight, page_texts, phone, queue
 from hotline.inputs import IdConverter
 
 register_converter(IdConverter, "id")  # ids in paths: at most 18 digits (Django's <int:> takes any number)
@@ -27,12 +27,16 @@ urlpatterns = [
     path("case/<uuid:case_id>/flag/", case.flag, name="case_flag"),
     path("case/<uuid:case_id>/unblock/", case.unblock, name="case_unblock"),
     path("case/<uuid:case_id>/preference/", case.preference, name="case_preference"),
+    path("case/<uuid:case_id>/callback/", case.callback, name="case_callback"),
     path("attachment/<uuid:attachment_id>/", case.attachment, name="attachment"),
     path("reply-article/<str:language>/<slug:slug>/", articles.reply_article, name="reply_article"),
     path("phone/", phone.phone_home, name="phone"),
     path("phone/start/", phone.phone_start, name="phone_start"),
     path("phone/log/", phone.phone_log, name="phone_log"),
     path("phone/<uuid:identity_id>/", phone.phone_step, name="phone_step"),
+    path("duty/", duty.duty_page, name="duty"),
+    path("duty/line/", duty.duty_line, name="duty_line"),
+    path("duty/toggle/", duty.duty_toggle, name="duty_toggle"),
     path("handoff/", handoff.handoff_list, name="handoff"),
     path("handoff/<uuid:case_id>/", handoff.handoff_case, name="handoff_case"),
     path("handoff/<uuid:case_id>/outcome/", handoff.handoff_outcome, name="handoff_outcome"),

@@ -22,6 +22,8 @@ from hotline.cases import triage
 from hotline.cases.actions import MAX_TEXT, ActionError, do_add_message, do_add_note, do_assign, do_transition
 from hotline.cases.content import do_read_case
 from hotline.cases.models import CannedReply, Case, CaseTag, ChannelIdentity, Tag
+from hotline.channels.voice import calls
+from hotline.channels.voice.models import Callback
 from hotline.console import timeline
 from hotline.console.access import (
     CASEWORKERS,
@@ -114,6 +116,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "preference": content.answers.get(triage.PREFERENCE_FIELD, ""),
         "reasons": [r.value for r in RejectReason],
         "max_text": MAX_TEXT,
+        "callbacks": list(Callback.objects.filter(case=case).select_related("operator").order_by("-requested_at")),
     }
     return page(request, "console/case.html", context)
 
@@ -277,6 +280,28 @@ def preference(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     return _run(
         request, case, lambda: triage.do_set_preference(actor_of(user), case, choice, detail), _("Preference recorded.")
     )
+
+
+@staff_view(CASEWORKERS)
+@require_POST
+def callback(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """Call the applicant back: the provider rings my line first, then bridges the applicant, with the
+    hotline's number as caller id. Their number never reaches this page or my phone."""
+    user = me(request)
+    case = access_case_by_id(user, case_id)
+    try:
+        wanted = uuid.UUID(request.POST.get("callback", ""))
+    except ValueError:
+        return problem(request, _("Choose a callback request of this case."))
+    found = Callback.objects.filter(pk=wanted, case=case).first()
+    if found is None:
+        return problem(request, _("Choose a callback request of this case."), status=404)
+    try:
+        calls.do_start_callback(user, found)
+    except calls.VoiceError as exc:
+        return problem(request, str(exc))
+    flash(request, _("Your phone will ring now; when you answer, the applicant is called."))
+    return _back(case)
 
 
 @staff_view(CASEWORKERS)
