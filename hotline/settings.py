@@ -287,5 +287,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "ERROR"},
         "django.security.DisallowedHost": {"level": "ERROR"},
+        # The twilio client logs every API request's URL, query and headers at INFO.
+        "twilio": {"level": "WARNING"},
     },
 }

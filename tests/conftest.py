@@ -228,6 +228,14 @@ def carol(db: None) -> User:
 
 
 @pytest.fixture
+def voice(org: Org, settings: Any) -> Iterator[Any]:
+    """The phone line: the provider emulator in front of the webhooks, and a worker with the voice adapter."""
+    from tests.voice_support import voice_rig
+
+    yield from voice_rig(org, settings)
+
+
+@pytest.fixture
 def org_tx(transactional_db: None) -> Org:
     """``org`` for tests whose data must be committed (live server, raw file greps)."""
     return set_up_org()

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from django.test import Client
 
 from hotline.channels.voice.adapter import VoiceAdapter
@@ -33,8 +32,8 @@ class VoiceRig:
         raise AssertionError("the worker kept finding work")
 
 
-@pytest.fixture
-def voice(org: Any, settings: Any) -> Iterator[VoiceRig]:
+def voice_rig(org: Any, settings: Any) -> Iterator[VoiceRig]:
+    """The ``voice`` fixture (tests/conftest.py)."""
     settings.VOICE_AUTH_TOKEN = TOKEN
     settings.VOICE_ACCOUNT_SID = ACCOUNT
     settings.VOICE_NUMBER = HOTLINE_NUMBER
@@ -47,6 +46,7 @@ def voice(org: Any, settings: Any) -> Iterator[VoiceRig]:
         status_url=f"{BASE}/voice/status",
         transport=DjangoClientTransport(Client()),
     )
+    provider.calls_per_second = None  # the 429 path has its own test
     provider.start_api()
     settings.VOICE_API_BASE = provider.api_base
     worker = Worker(adapters={"phone": VoiceAdapter()}, polling=False)

@@ -56,7 +56,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit
 
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.request_validator import RequestValidator
 
 if TYPE_CHECKING:
     from django.test import Client as DjangoTestClient

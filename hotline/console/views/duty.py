@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from hotline.cases.models import Case
 from hotline.channels.voice import calls
 from hotline.channels.voice.models import Call, Callback, OperatorLine
 from hotline.console.access import CASEWORKERS, SEE_ALL, staff_view, workable_cases
@@ -32,7 +33,7 @@ def duty_page(request: HttpRequest) -> HttpResponse:
     line = OperatorLine.objects.filter(user=user).first()
     callbacks = (
         Callback.objects.filter(state__in=[Callback.State.REQUESTED, Callback.State.FAILED, Callback.State.CALLING])
-        .filter(case__in=workable_cases(user))
+        .filter(case__in=Case.objects.filter(workable_cases(user)))
         .select_related("case__number", "operator")
         .order_by("requested_at")[:100]
     )
