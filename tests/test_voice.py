@@ -386,3 +386,94 @@ def test_no_number_no_keys_and_no_recording_reach_the_logs(voice: VoiceRig, capl
     text = caplog.text
     for needle in (CALLER, CALLER.lstrip("+"), "PLANTED-AUDIO", "12345#"):
         assert needle not in text
+
+
+def test_the_providers_rate_limit_holds_a_callback_until_it_may_go(voice: VoiceRig, org: Org) -> None:
+    staff = make_staff(org, "alice", Role.OPERATOR)
+    calls.do_set_line(staff.user, OPERATOR_PHONE)
+    voice.provider.place_call(CALLER, presses=["1", "5"])
+    voice.provider.place_call("+380441234567", presses=["1", "5"])
+    voice.provider.calls_per_second = 1
+    voice.provider._monotonic = lambda: 1000.0  # the clock stands still: the second call is over the rate
+    for callback in Callback.objects.all():
+        calls.do_start_callback(staff.user, callback)
+    voice.deliver()
+    held = OutboxMessage.objects.get(kind="call")
+    assert held.last_error == "retry_after" and held.attempts == 0
+    assert len([c for c in voice.provider.calls.values() if c.direction == "outbound-api"]) == 1
+    voice.provider._monotonic = lambda: 2000.0
+    OutboxMessage.objects.update(not_before="2000-01-01T00:00:00Z")
+    voice.deliver()
+    assert OutboxMessage.objects.count() == 0
+    assert len([c for c in voice.provider.calls.values() if c.direction == "outbound-api"]) == 2
+
+
+def test_a_callback_the_provider_refuses_for_good_fails_and_can_be_retried(voice: VoiceRig, org: Org) -> None:
+    staff = make_staff(org, "alice", Role.OPERATOR)
+    calls.do_set_line(staff.user, OPERATOR_PHONE)
+    voice.provider.place_call(CALLER, presses=["1", "5"])
+    callback = Callback.objects.get()
+    voice.provider.fail_next("POST", r"Calls\.json", 400)
+    calls.do_start_callback(staff.user, callback)
+    voice.deliver()
+    callback.refresh_from_db()
+    assert callback.state == Callback.State.FAILED and callback.last_result == "provider not placed"
+    assert OutboxMessage.objects.count() == 0
+    calls.do_start_callback(staff.user, callback)  # may be tried again
+    with pytest.raises(calls.VoiceError):
+        calls.do_start_callback(staff.user, callback)  # but not twice at once
+
+
+def test_the_duty_page_sets_a_line_and_duty_and_supervisors_see_who_is_on(voice: VoiceRig, org: Org) -> None:
+    from tests.console_support import admin_staff
+
+    staff = make_staff(org, "alice", Role.OPERATOR)
+    client = signed_in_client(staff)
+    assert client.post("/console/duty/toggle/", {"on_duty": "1"}).status_code == 400  # no line yet
+    assert client.post("/console/duty/line/", {"address": "not a number"}).status_code == 400
+    assert client.post("/console/duty/line/", {"address": "sip:alice@"}).status_code == 400
+    assert client.post("/console/duty/line/", {"address": "+380 (50) 111-22-33"}).status_code == 302
+    assert client.post("/console/duty/toggle/", {"on_duty": "1"}).status_code == 302
+    assert [line.address for line in calls.lines_on_duty()] == [OPERATOR_PHONE]
+    page = client.get("/console/duty/").content.decode()
+    assert "…233" in page and "on duty" in page and "111-22" not in page and "501112233" not in page
+    supervisor_page = signed_in_client(admin_staff(org)).get("/console/duty/").content.decode()
+    assert "alice" in supervisor_page and "501112233" not in supervisor_page
+    assert client.post("/console/duty/toggle/", {"on_duty": "0"}).status_code == 302
+    assert calls.lines_on_duty() == []
+    events = list(AuditEvent.objects.filter(action__in=["voice.line", "voice.duty"]).values_list("action", flat=True))
+    assert events == ["voice.line", "voice.duty", "voice.duty"]
+
+
+def test_a_broken_menu_file_is_named_and_the_spoken_text_has_no_markup(tmp_path: Any) -> None:
+    from hotline.channels.voice import menu
+
+    with pytest.raises(menu.MenuError, match=r"prompts\.goodbye needs a text in every language"):
+        menu.parse(
+            {
+                "languages": [{"code": "ru", "key": "1", "say": "ru-RU"}],
+                "menu": [{"key": "1", "action": "repeat", "label": {"ru": "x"}}],
+                "prompts": {name: {"ru": "x"} for name in menu.PROMPTS - {"goodbye"}},
+            }
+        )
+    with pytest.raises(menu.MenuError, match="page must be one of"):
+        menu.parse(
+            {
+                "languages": [{"code": "ru", "key": "1", "say": "ru-RU"}],
+                "menu": [{"key": "1", "action": "page", "page": "../../etc/passwd", "label": {"ru": "x"}}],
+            }
+        )
+    with pytest.raises(menu.MenuError, match="menu keys repeat"):
+        menu.parse(
+            {
+                "languages": [{"code": "ru", "key": "1", "say": "ru-RU"}],
+                "menu": [
+                    {"key": "1", "action": "repeat", "label": {"ru": "x"}},
+                    {"key": "1", "action": "repeat", "label": {"ru": "y"}},
+                ],
+            }
+        )
+    text = menu.spoken("# Title\n\n- **Bold** item with [a link](page:contacts)\n\n1. `code`\n\nLast line")
+    assert text == "Title. Bold item with a link. code. Last line."
+    long = menu.spoken("Sentence one. " * 500)
+    assert len(long) <= menu.SPOKEN_LIMIT and long.endswith(".")
