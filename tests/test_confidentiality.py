@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -114,3 +115,51 @@ def test_the_needles_would_be_found_if_stored_in_clear(tmp_path: Path) -> None:
     User.objects.create_user(username=PLANTED["name"], password="x" * 16)
     blob = _raw_database_bytes(tmp_path)
     assert PLANTED["name"].encode() in blob
+
+
+@pytest.mark.django_db(transaction=True)
+def test_numbers_and_recordings_from_the_phone_line_are_nowhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, settings: Any
+) -> None:
+    """A call, a voicemail, an operator's line and a callback: the numbers and the recording are in no
+    database byte, backup or log line."""
+    from hotline.channels.voice import calls
+    from hotline.channels.voice.models import Callback
+    from hotline.testing.voice_emulator import Answer, Speech
+    from tests.conftest import set_up_org
+    from tests.voice_support import voice_rig
+
+    caplog.set_level(logging.DEBUG)
+    caller, operator_line = "+79161234588", "+380671234599"
+    recording = b"RIFF\x00\x00\x00\x00WAVE" + b"PLANTED-RECORDING-I-am-at-the-checkpoint" * 50
+    org = set_up_org()
+    rig_gen = voice_rig(org, settings)
+    rig = next(rig_gen)
+    try:
+        calls.do_set_line(org.admin, operator_line)
+        rig.provider.place_call(caller, presses=["1", "4"], speech=Speech(seconds=12, audio=recording, end="#"))
+        rig.provider.place_call(caller, presses=["1", "5"])
+        rig.deliver()
+        rig.provider.phones[operator_line] = Answer()
+        rig.provider.phones[caller] = Answer()
+        calls.do_start_callback(org.admin, Callback.objects.get())
+        rig.deliver()
+        rig.provider.run_pending()
+        assert Callback.objects.get().state == Callback.State.DONE
+        assert all(r.deleted for r in rig.provider.recordings.values())
+    finally:
+        rig_gen.close()
+
+    needles = {
+        "caller": caller.encode(),
+        "caller digits": caller.lstrip("+").encode(),
+        "operator line": operator_line.lstrip("+").encode(),
+        "recording": b"PLANTED-RECORDING-I-am-at-the-checkpoint",
+    }
+    for where, blob in (
+        ("the raw database", _raw_database_bytes(tmp_path)),
+        ("the backup", backup(tmp_path / "backup.bin").read_bytes()),
+        ("the logs", caplog.text.encode()),
+    ):
+        found = [label for label, needle in needles.items() if needle in blob]
+        assert found == [], f"planted strings found in {where}: {found}"
