@@ -160,6 +160,8 @@ def describe(action: str, details: dict[str, Any], names: dict[int, str]) -> str
         return _("changed answers: %(fields)s") % {"fields": ", ".join(details.get("fields", []))}
     if action == "case.receipt":
         return _("issued a receipt")
+    if action == "case.priority":
+        return _("priority: %(priority)s") % {"priority": details.get("priority")}
     if action == "case.call":
         return describe_call(details)
     return _("changed the case (%(action)s)") % {"action": action}
