@@ -58,6 +58,14 @@ LABELS: dict[str, Promise] = {
     "stay_in_ukraine": _("stay in Ukraine"),
     "third_country": _("go to a third country"),
     "undecided": _("undecided"),
+    # calls and callbacks (the phone line)
+    "menu": _("in the voice menu"),
+    "ringing": _("ringing operators"),
+    "talking": _("talking"),
+    "recording": _("leaving a voicemail"),
+    "requested": _("requested"),
+    "calling": _("calling"),
+    "done": _("done"),
     # roles
     "operator": _("operator"),
     "supervisor": _("supervisor"),
