@@ -477,3 +477,20 @@ def test_a_broken_menu_file_is_named_and_the_spoken_text_has_no_markup(tmp_path:
     assert text == "Title. Bold item with a link. code. Last line."
     long = menu.spoken("Sentence one. " * 500)
     assert len(long) <= menu.SPOKEN_LIMIT and long.endswith(".")
+
+
+def test_erasing_a_case_forgets_its_calls_and_callbacks(voice: VoiceRig, org: Org) -> None:
+    from hotline.cases import actions
+    from hotline.core.lifecycle import Status
+
+    voice.provider.place_call(CALLER, presses=["1", "5"])
+    voice.provider.place_call(CALLER, presses=["1", "4"], speech=Speech(seconds=3))
+    voice.deliver()
+    case = Case.objects.get()
+    actions.do_transition(org.admin_actor, case, Status.CLOSED)
+    actions.do_shred_case(org.admin_actor, Case.objects.get())
+    assert Callback.objects.count() == 0
+    for row in Call.objects.all():
+        assert row.case_id is None and row.identity_id is None and row.duration is None
+        assert (row.started_at.hour, row.started_at.minute, row.started_at.second) == (0, 0, 0)
+    assert sorted(Call.objects.values_list("outcome", flat=True)) == ["callback", "voicemail"]

@@ -19,7 +19,7 @@ from hotline import rows
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
-from hotline.channels.base import receipt_issued, route_reply
+from hotline.channels.base import case_erased, receipt_issued, route_reply
 from hotline.core import codes, crypto, receipts
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
@@ -451,6 +451,7 @@ def do_shred_case(actor: Actor, case: Case) -> None:
             return
         if Status(case.status) not in FINISHED:
             raise ActionError("only a finished case can be erased")
+        case_erased(case)  # each channel drops what it keeps about the case
         Answer.objects.filter(case=case).delete()
         Message.objects.filter(case=case).delete()
         Note.objects.filter(case=case).delete()

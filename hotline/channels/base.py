@@ -94,6 +94,10 @@ class Channel(Protocol):
         """A receipt was just issued for the case (in that transaction), on whatever channel."""
         ...
 
+    def forget_case(self, case: Case) -> None:
+        """The case is being erased (in that transaction): drop whatever the channel keeps about it."""
+        ...
+
     def adapter(self) -> ChannelAdapter | None:
         """The worker's outbound adapter, or None when the channel is not configured."""
         ...
@@ -113,6 +117,11 @@ def registered() -> list[Channel]:
 def receipt_issued(case: Case, receipt: str) -> None:
     for channel in _channels.values():
         channel.keep_receipt(case, receipt)
+
+
+def case_erased(case: Case) -> None:
+    for channel in _channels.values():
+        channel.forget_case(case)
 
 
 def route_reply(case: Case, message: Message, body: str) -> DeliveryState:

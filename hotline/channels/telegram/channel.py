@@ -23,6 +23,9 @@ class TelegramChannel:
     def keep_receipt(self, case: Case, receipt: str) -> None:
         return None
 
+    def forget_case(self, case: Case) -> None:
+        return None  # its rows go with the case's receipts and identities
+
     def adapter(self) -> ChannelAdapter | None:
         if not settings.TELEGRAM_BOT_TOKEN or settings.TELEGRAM_MODE == "off":
             return None

@@ -413,3 +413,24 @@ def callback_ended(callback_id: uuid.UUID, status: str, seconds: int | None, *, 
 def placed_callback_failed(callback_id: str, reason: str) -> None:
     """The provider refused to place the call at all (the worker gave up on it)."""
     callback_ended(uuid.UUID(callback_id), reason, None, leg="provider")
+
+
+def forget_case(case: Case) -> None:
+    """The case is erased: its callbacks go, and its calls keep only what the figures need — the
+    outcome and the day — with no link to the case or the caller and no exact times (which, beside a
+    provider's call records, could point at a number)."""
+    Callback.objects.filter(case=case).delete()
+    for call in Call.objects.filter(case=case):
+        day = call.started_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        Call.objects.filter(pk=call.pk).update(
+            case=None,
+            identity=None,
+            voicemail=None,
+            started_at=day,
+            answered_at=None,
+            ended_at=None,
+            duration=None,
+            talk_seconds=None,
+            answered_by=None,
+            recording_index=None,
+        )

@@ -22,6 +22,11 @@ class VoiceChannel:
     def keep_receipt(self, case: Case, receipt: str) -> None:
         return None
 
+    def forget_case(self, case: Case) -> None:
+        from .calls import forget_case
+
+        forget_case(case)
+
     def adapter(self) -> ChannelAdapter | None:
         if not settings.VOICE_AUTH_TOKEN or not settings.VOICE_ACCOUNT_SID:
             return None

@@ -30,5 +30,8 @@ class WebChannel:
     def keep_receipt(self, case: Case, receipt: str) -> None:
         open_for_new_receipt(case, receipt)
 
+    def forget_case(self, case: Case) -> None:
+        return None  # its rows go with the case's receipts and identities
+
     def adapter(self) -> ChannelAdapter | None:
         return None
