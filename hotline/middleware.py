@@ -58,7 +58,7 @@ _LEAN_EXACT = frozenset({"/ping", "/healthz", "/telegram/webhook"})
 
 def is_lean(path: str) -> bool:
     """True for a path served without sessions, users or language negotiation."""
-    return path in _LEAN_EXACT or is_portal_path(path)
+    return path in _LEAN_EXACT or path.startswith("/voice/") or is_portal_path(path)
 
 
 class SessionMiddleware(session_middleware.SessionMiddleware):

@@ -494,3 +494,20 @@ def test_erasing_a_case_forgets_its_calls_and_callbacks(voice: VoiceRig, org: Or
         assert row.case_id is None and row.identity_id is None and row.duration is None
         assert (row.started_at.hour, row.started_at.minute, row.started_at.second) == (0, 0, 0)
     assert sorted(Call.objects.values_list("outcome", flat=True)) == ["callback", "voicemail"]
+
+
+def test_webhooks_are_lean_no_session_no_cookie(voice: VoiceRig) -> None:
+    response = _signed_post(Client(), "/voice/incoming", {"CallSid": "CA" + "5" * 32, "From": CALLER})
+    assert response.status_code == 200 and response.cookies == {}
+    assert response["Content-Type"].startswith("text/xml") and "no-store" in response["Cache-Control"]
+
+
+def test_a_database_that_is_down_gets_503_so_the_provider_retries(voice: VoiceRig) -> None:
+    from tests.conftest import database_down
+
+    params = {"CallSid": "CA" + "6" * 32, "From": CALLER}
+    with database_down():
+        response = _signed_post(Client(), "/voice/incoming", params)
+    assert response.status_code == 503 and response.json()["error"] == "database unavailable"
+    assert _signed_post(Client(), "/voice/incoming", params).status_code == 200  # the retry works
+    assert Call.objects.count() == 1
