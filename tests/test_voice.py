@@ -511,3 +511,28 @@ def test_a_database_that_is_down_gets_503_so_the_provider_retries(voice: VoiceRi
     assert response.status_code == 503 and response.json()["error"] == "database unavailable"
     assert _signed_post(Client(), "/voice/incoming", params).status_code == 200  # the retry works
     assert Call.objects.count() == 1
+
+
+def test_a_flagged_caller_rings_nobody_and_what_they_leave_is_quarantined(voice: VoiceRig, org: Org) -> None:
+    from hotline.cases import triage
+    from hotline.core.lifecycle import RejectReason
+
+    alice = make_staff(org, "alice", Role.OPERATOR).user
+    _on_duty(alice, OPERATOR_PHONE)
+    voice.provider.phones[OPERATOR_PHONE] = Answer()
+    voice.provider.place_call(CALLER, presses=["1", "5"])
+    case = Case.objects.get()
+    triage.do_flag(org.admin_actor, case, RejectReason.PROBE)
+    Callback.objects.all().delete()
+
+    call = voice.provider.place_call(CALLER, presses=["3", "3"], speech=Speech(seconds=4, end="#"))
+    assert call.dials == [] and "All operators are busy right now." in _said(call)
+    voice.provider.place_call(CALLER, presses=["3", "5"])  # sounds accepted, is dropped
+    voice.deliver()
+    assert Case.objects.count() == 1 and Callback.objects.count() == 0
+    (message,) = Message.objects.filter(case=case)
+    assert message.quarantined and Attachment.objects.filter(message=message).count() == 1
+    assert (
+        list(Call.objects.exclude(pk=Call.objects.order_by("started_at").first().pk).values_list("outcome", flat=True))
+        != []
+    )

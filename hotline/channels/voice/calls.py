@@ -87,6 +87,18 @@ def is_anonymous(call: Call) -> bool:
     return identity is None or open_field(identity, "address_enc").startswith("call-")
 
 
+def is_blocked(call: Call) -> bool:
+    """The caller's number was flagged (a probe or spam): they hear the menu, but ring nobody, and what
+    they leave is kept quarantined on their latest case."""
+    return call.identity is not None and call.identity.blocked
+
+
+def _latest_case(call: Call) -> Case | None:
+    if call.identity is None:
+        return None
+    return Case.objects.filter(applicant_id=call.identity.applicant_id).order_by("-created_at").first()
+
+
 def set_language(call: Call, language: str) -> None:
     Call.objects.filter(pk=call.pk).exclude(language=language).update(language=language)
     call.language = language
@@ -266,10 +278,16 @@ def register_voicemail(call: Call, recording_sid: str, seconds: int) -> bool:
         call = _locked(call)
         if call.recording_index is not None or Call.objects.filter(recording_index=index).exists():
             return False
-        case = _case_of(call, Priority.HIGH)
-        message = actions.do_add_message(
-            ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.PHONE, body=f"voicemail, {seconds} s"
-        )
+        body = f"voicemail, {seconds} s"
+        quarantine = _latest_case(call) if is_blocked(call) else None
+        if quarantine is not None:
+            case = quarantine
+            message = triage.do_add_quarantined_message(ACTOR, case, channel=ChannelKind.PHONE, body=body)
+        else:
+            case = _case_of(call, Priority.HIGH)
+            message = actions.do_add_message(
+                ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.PHONE, body=body
+            )
         call.recording_index = index
         call.voicemail = message
         call.recording = "fetching"
@@ -283,14 +301,18 @@ def register_voicemail(call: Call, recording_sid: str, seconds: int) -> bool:
             identity=None,
             priority=OutboxPriority.REPLY,
         )
-        _event(case, "voicemail", call, seconds=seconds)
+        if quarantine is None:
+            _event(case, "voicemail", call, seconds=seconds)
     return True
 
 
 def request_callback(call: Call) -> Callback | None:
-    """The caller asked to be called back; None when their number is hidden."""
+    """The caller asked to be called back; None when their number is hidden. A blocked caller's request
+    is dropped without a word (they hear the same as anyone)."""
     if is_anonymous(call):
         return None
+    if is_blocked(call):
+        return Callback(state=Callback.State.REQUESTED)  # not saved
     with transaction.atomic():
         call = _locked(call)
         existing = Callback.objects.filter(call=call).first()
@@ -313,7 +335,8 @@ def end_call(call: Call, status: str, duration: int | None) -> Call:
         if call.state == Call.State.ENDED:
             return call
         if not call.outcome:
-            call.outcome = Call.Outcome.MISSED if call.wanted_operator else Call.Outcome.INFORMED
+            missed = call.wanted_operator and not is_blocked(call)
+            call.outcome = Call.Outcome.MISSED if missed else Call.Outcome.INFORMED
         if call.outcome == Call.Outcome.MISSED:
             _case_of(call, Priority.HIGH)
         call.state = Call.State.ENDED

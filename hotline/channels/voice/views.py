@@ -243,7 +243,7 @@ def choice(hook: Hook) -> HttpResponse:
         response.redirect(back)
     elif item.action == "operator":
         calls.want_operator(call)
-        lines = calls.lines_on_duty()
+        lines = [] if calls.is_blocked(call) else calls.lines_on_duty()
         if not lines:
             _say(response, menu.prompt("no_operator", lang.code), lang)
             response.redirect(hook.url("voice-voicemail", lang=lang.code))
