@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "hotline.kb",
     "hotline.channels.web",
     "hotline.channels.voice",
+    "hotline.news",
     "hotline.portal",
     "hotline.pagetexts",
 ]

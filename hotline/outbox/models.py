@@ -29,6 +29,8 @@ class OutboxMessage(models.Model):
     kind = models.CharField(max_length=16)
     identity = models.ForeignKey("cases.ChannelIdentity", null=True, on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey("cases.Message", null=True, on_delete=models.SET_NULL, related_name="+")
+    # The broadcast this row belongs to (paused, resumed and cancelled with it).
+    broadcast = models.ForeignKey("news.Broadcast", null=True, on_delete=models.CASCADE, related_name="+")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.REPLY)
     payload_enc = models.BinaryField()
     not_before = models.DateTimeField()
