@@ -60,7 +60,12 @@ class ChannelAdapter(Protocol):
     chat_interval: float
 
     def deliver(self, item: OutboundItem) -> dict[str, Any]:
-        """Do it; return what the provider said (e.g. message ids), or raise ChannelError."""
+        """Do it; return what the provider said (e.g. message ids), or raise ChannelError.
+
+        Runs on one of the worker's sender threads, many at once: it must not touch the database.
+        An adapter that needs data from the database defines ``prepare(item) -> OutboundItem``, which
+        the worker calls in its own thread before handing the item over (put the data in ``extra``).
+        An adapter may also define ``on_given_up(item)``: the outbox stopped retrying the item."""
         ...
 
     def after_delivery(self, item: OutboundItem, result: dict[str, Any], message_id: object | None) -> None:

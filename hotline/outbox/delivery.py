@@ -2,17 +2,36 @@
 
 Delivery is at least once: a worker killed after the provider accepted a message but before the row
 was removed sends that message again on restart (docs/architecture.md, "What a crash can duplicate").
+Only rows in flight at that moment can be sent twice; a row is removed only after its delivery
+succeeded (or failed for good), so none is lost.
 
 Claiming works on SQLite (one writer at a time) and on PostgreSQL with several workers
 (``SELECT … FOR UPDATE SKIP LOCKED`` plus a lease in ``claimed_until``). A row is eligible only if no
 older row of the same identity remains, so one person's messages go out in order.
+
+Many deliveries are in flight at once (a pool of sender threads; aiogram's session serves them all
+on its own loop), while every limit holds:
+
+* a channel's global rate (``rate_per_second``), through one :class:`SendGate` per channel that
+  hands out send slots, replies to applicants first: a bulk send never takes a slot while a reply
+  waits for one, and bulk rows are claimed only after every due reply;
+* a provider's ``retry_after`` (Telegram's 429) pauses every send of that channel in this worker,
+  and holds the chat's rows in the database for the other workers;
+* a channel's per-chat pace (Telegram: about one message a second) through ``not_before``.
+
+Adapters' ``deliver`` runs on the sender threads and must not touch the database; what it needs from
+the database an adapter reads in its optional ``prepare(item)``, which runs in the claiming thread.
+Everything that writes (``after_delivery``, the failure paths) runs in the claiming thread too.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,9 +43,8 @@ from django.utils import timezone
 from hotline.cases.models import Message
 from hotline.channels.base import ChannelAdapter, ChannelError, OutboundItem
 from hotline.core.metadata import DeliveryState
-from hotline.core.ratelimit import TokenBucket
 from hotline.outbox.enqueue import payload_of
-from hotline.outbox.models import OutboxMessage
+from hotline.outbox.models import OutboxMessage, Priority
 
 log = logging.getLogger("hotline.outbox")
 
@@ -39,18 +57,86 @@ def backoff_seconds(attempts: int) -> float:
     return float(min(MAX_BACKOFF, 2 ** min(attempts, 16)))
 
 
+class SendGate:
+    """Send slots for one channel: ``rate`` a second (a burst of ``burst``), urgent senders first, and
+    a pause for everyone when the provider says so. Thread-safe; senders block in :meth:`acquire`."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = burst
+        self.updated = clock()
+        self.paused_until = 0.0
+        self.urgent_waiting = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, *, urgent: bool) -> None:
+        with self._cond:
+            if urgent:
+                self.urgent_waiting += 1
+            try:
+                while True:
+                    now = self.clock()
+                    if now < self.paused_until:
+                        self._cond.wait(self.paused_until - now)
+                        continue
+                    if not urgent and self.urgent_waiting:
+                        self._cond.wait(0.05)  # woken as soon as the urgent ones have their slots
+                        continue
+                    if self.rate <= 0:
+                        return
+                    if now > self.updated:
+                        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+                        self.updated = now
+                    if self.tokens >= 1.0:
+                        self.tokens -= 1.0
+                        return
+                    self._cond.wait((1.0 - self.tokens) / self.rate)
+            finally:
+                if urgent:
+                    self.urgent_waiting -= 1
+                    self._cond.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        with self._cond:
+            self.paused_until = max(self.paused_until, self.clock() + seconds)
+            self.tokens = 0.0
+            self._cond.notify_all()
+
+
+@dataclass
+class _Flight:
+    row: OutboxMessage
+    adapter: ChannelAdapter
+    item: OutboundItem
+
+
 class Deliverer:
     """Delivers outbox rows for a set of channel adapters. One per worker process."""
 
-    def __init__(self, adapters: dict[str, ChannelAdapter], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        adapters: dict[str, ChannelAdapter],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        concurrency: int | None = None,
+    ) -> None:
         self.adapters = adapters
         self.clock = clock
-        self.global_buckets = {
-            name: TokenBucket(rate=adapter.rate_per_second, burst=max(1.0, adapter.rate_per_second))
+        self.concurrency = concurrency or settings.HOTLINE_OUTBOX_CONCURRENCY
+        self.gates = {
+            name: SendGate(adapter.rate_per_second, max(1.0, adapter.rate_per_second / 10))
             for name, adapter in adapters.items()
         }
+        self._pool: ThreadPoolExecutor | None = None
 
-    def _eligible(self) -> list[int]:
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _eligible(self, limit: int | None = None) -> list[int]:
         now = timezone.now()
         older_same_identity = OutboxMessage.objects.filter(identity=OuterRef("identity"), id__lt=OuterRef("id"))
         qs = (
@@ -59,7 +145,7 @@ class Deliverer:
             .exclude(Q(identity__isnull=False) & Exists(older_same_identity))
             .order_by("priority", "id")
         )
-        batch = settings.HOTLINE_OUTBOX_BATCH
+        batch = min(limit or settings.HOTLINE_OUTBOX_BATCH, settings.HOTLINE_OUTBOX_BATCH)
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 ids = list(qs.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:batch])
@@ -68,37 +154,94 @@ class Deliverer:
             OutboxMessage.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
         return ids
 
-    def deliver_some(self) -> int:
-        """Deliver what is due now; return how many rows were handled (0: nothing to do)."""
+    def deliver_some(self, budget_seconds: float = 2.0) -> int:
+        """Deliver what is due, many at once, for about ``budget_seconds`` (so the worker's scheduled jobs
+        keep their turn); return how many rows were handled (0: nothing was due)."""
         handled = 0
-        for row_id in self._eligible():
-            row = OutboxMessage.objects.filter(id=row_id).first()
-            if row is None:
-                continue
-            self._deliver_one(row)
-            handled += 1
-        return handled
+        flights: dict[Future[Any], _Flight] = {}
+        stop_claiming_at = self.clock() + budget_seconds
+        exhausted = False
+        while True:
+            room = self.concurrency - len(flights)
+            # Claim when half the window is free: fewer claim transactions, and the window never runs dry.
+            if not exhausted and room >= max(1, self.concurrency // 2) and self.clock() < stop_claiming_at:
+                claimed = self._claim(room)
+                exhausted = not claimed
+                for flight in claimed:
+                    flights[self._submit(flight)] = flight
+            if not flights:
+                return handled
+            done, _ = wait(list(flights), timeout=1.0, return_when=FIRST_COMPLETED)
+            finished = [(flights.pop(future), future) for future in done]
+            self._record(finished)
+            handled += len(finished)
+            if exhausted and self.clock() < stop_claiming_at:
+                exhausted = False  # rows may have become due (a reply written meanwhile)
 
-    def _deliver_one(self, row: OutboxMessage) -> None:
-        adapter = self.adapters[row.channel]
-        wait = self.global_buckets[row.channel].take(self.clock()) if row.kind in adapter.paced_kinds else 0.0
-        if wait > 0:
-            self._release(row, delay=wait)
-            return
-        identity_id = str(row.identity_id) if row.identity_id else None
-        item = OutboundItem(kind=row.kind, payload=payload_of(row), identity_id=identity_id)
+    def _claim(self, room: int) -> list[_Flight]:
+        ids = self._eligible(room)
+        if not ids:
+            return []
+        flights = []
+        for row in OutboxMessage.objects.filter(id__in=ids).order_by("priority", "id"):
+            adapter = self.adapters[row.channel]
+            identity_id = str(row.identity_id) if row.identity_id else None
+            item = OutboundItem(kind=row.kind, payload=payload_of(row), identity_id=identity_id)
+            prepare = getattr(adapter, "prepare", None)
+            if prepare is not None:
+                try:
+                    item = prepare(item)
+                except ChannelError as exc:
+                    self._failed(row, adapter, exc)
+                    continue
+            flights.append(_Flight(row, adapter, item))
+        return flights
+
+    def _submit(self, flight: _Flight) -> Future[Any]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="outbox-send")
+        gate = self.gates[flight.row.channel] if flight.row.kind in flight.adapter.paced_kinds else None
+        urgent = flight.row.priority < Priority.BULK
+        return self._pool.submit(self._send, flight, gate, urgent)
+
+    @staticmethod
+    def _send(flight: _Flight, gate: SendGate | None, urgent: bool) -> dict[str, Any]:
+        if gate is not None:
+            gate.acquire(urgent=urgent)
         try:
-            result = adapter.deliver(item)
+            return flight.adapter.deliver(flight.item)
         except ChannelError as exc:
-            self._failed(row, adapter, exc)
+            if exc.retry_after is not None and gate is not None:
+                gate.pause(exc.retry_after)  # the provider's wait applies to every send of the channel
+            raise
+
+    def _record(self, finished: list[tuple[_Flight, Future[Any]]]) -> None:
+        """Record a set of outcomes: the successes in one transaction (each in a savepoint of its own)."""
+        successes = []
+        for flight, future in finished:
+            error = future.exception()
+            if error is None:
+                successes.append((flight, future.result()))
+            elif isinstance(error, ChannelError):
+                self._failed(flight.row, flight.adapter, error)
+            else:
+                log.error("outbox: %s %s raised %s", flight.row.channel, flight.row.kind, type(error).__name__)
+                self._failed(flight.row, flight.adapter, ChannelError(f"adapter error {type(error).__name__}"))
+        if not successes:
             return
         with transaction.atomic():
-            adapter.after_delivery(item, result, row.message_id)
-            if row.message_id:
-                Message.objects.filter(id=row.message_id).update(delivery_state=DeliveryState.SENT)
-            if row.kind in adapter.paced_kinds and row.identity_id:
-                self._pace_identity(row, adapter.chat_interval)
-            OutboxMessage.objects.filter(id=row.id).delete()
+            for flight, result in successes:
+                row = flight.row
+                try:
+                    with transaction.atomic():
+                        flight.adapter.after_delivery(flight.item, result, row.message_id)
+                        if row.message_id:
+                            Message.objects.filter(id=row.message_id).update(delivery_state=DeliveryState.SENT)
+                        if row.kind in flight.adapter.paced_kinds and row.identity_id:
+                            self._pace_identity(row, flight.adapter.chat_interval)
+                        OutboxMessage.objects.filter(id=row.id).delete()
+                except Exception as exc:  # one row's bookkeeping must not undo the others'
+                    log.error("outbox: recording %s %s failed (%s)", row.channel, row.kind, type(exc).__name__)
 
     def _pace_identity(self, row: OutboxMessage, seconds: float) -> None:
         """Keep the channel's per-chat pace (Telegram: about one message a second), across all workers."""

@@ -49,6 +49,7 @@ class Worker:
         return found
 
     def close(self) -> None:
+        self.deliverer.close()
         for adapter in self.adapters.values():
             close = getattr(adapter, "close", None)
             if close is not None:
