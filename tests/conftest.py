@@ -236,6 +236,15 @@ def voice(org: Org, settings: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
+def voice_demo(org_tx: Org, live_server: Any, settings: Any) -> Iterator[Any]:
+    """The demo's phone line (``hotline serve --demo``): the keypad's endpoint on the Telegram
+    emulator, the voice provider emulator, and a live server (tests/voice_support.py)."""
+    from tests.voice_support import voice_demo_rig
+
+    yield from voice_demo_rig(live_server.url, settings)
+
+
+@pytest.fixture
 def org_tx(transactional_db: None) -> Org:
     """``org`` for tests whose data must be committed (live server, raw file greps)."""
     return set_up_org()

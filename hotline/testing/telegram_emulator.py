@@ -14,7 +14,9 @@ limits, and simulates users and what their phones show.  Standard library only::
 Run standalone (for demos) with ``python -m hotline.testing.telegram_emulator --port 8081``; a small
 JSON control API under ``/_emulator/`` then lets a person play the user (see ``CONTROL_ACTIONS``), and
 ``GET /phone`` serves a simulated phone (HTML, JS and CSS from ``phone/`` beside this file, strict CSP) that
-plays one user through that API in a browser, without a Telegram account.
+plays one user through that API in a browser, without a Telegram account. With a ``phone_line`` attached
+(``hotline serve --demo`` attaches the voice provider emulator), its Call view places calls to the hotline
+through ``POST /phone/call``.
 
 Nothing here logs message texts or user ids at INFO level.
 """
@@ -40,7 +42,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from hotline.testing.telegram_emulator_state import (
@@ -104,10 +106,21 @@ FILE_KINDS = {  # kind -> (folder of file_path, extension, file_id prefix)
     "document": ("documents", "bin", "BQAC"),
     "sticker": ("stickers", "webp", "CAAC"),
 }
+PHONE_CALL_PATH = "/phone/call"
 _API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z_]+)/?")
 _FILE_PATH = re.compile(r"/file/bot([^/]+)/(.+)")
 Headers = tuple[tuple[str, str], ...]
 Answer = tuple[int, str, bytes] | tuple[int, str, bytes, Headers]  # status, Content-Type, body[, headers]
+
+
+class PhoneLine(Protocol):
+    """What the simulated phone's keypad calls (``hotline.testing.voice_demo.VoiceDemo``)."""
+
+    def info(self) -> JSON: ...
+
+    def handle(self, request: JSON) -> JSON:
+        """Place a call; ``ValueError`` for a bad request (400, with its text)."""
+        ...
 
 
 @dataclass
@@ -175,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = cast(_Server, self.server).emulator
         try:
             body = self._read_body()
-            answer = emulator._handle_http(self.path, self.headers.get("Content-Type", ""), body)
+            answer = emulator._handle_http(self.path, self.headers.get("Content-Type", ""), body, self.command)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
             return
@@ -235,6 +248,7 @@ class TelegramEmulator(EmulatorCore):
         self.webhook_retry_max = webhook_retry_max
         self.webhook_timeout = webhook_timeout
         self.control_api = control_api
+        self.phone_line: PhoneLine | None = None  # the keypad's calls (POST /phone/call), when set
         self._faults: list[Fault] = []
         self._webhook_attempts: list[WebhookAttempt] = []
         self._stop_event = threading.Event()
@@ -332,8 +346,10 @@ class TelegramEmulator(EmulatorCore):
         return None
 
     # ------------------------------------------------------------------ HTTP routing
-    def _handle_http(self, raw_path: str, content_type: str, body: bytes) -> Answer | None:
+    def _handle_http(self, raw_path: str, content_type: str, body: bytes, method: str = "POST") -> Answer | None:
         parts = urlsplit(raw_path)
+        if self.control_api and parts.path == PHONE_CALL_PATH:
+            return self._handle_phone_call(method, body)
         if match := _API_PATH.fullmatch(parts.path):
             token, method = unquote(match.group(1)), match.group(2)
             fault = self._take_fault(method)
@@ -368,6 +384,28 @@ class TelegramEmulator(EmulatorCore):
             return 200, asset_type, (PHONE_DIR / file_name).read_bytes(), PHONE_HEADERS
         not_found = {"ok": False, "error_code": 404, "description": "Not Found"}
         return 404, "application/json", _json_bytes(not_found)
+
+    def _handle_phone_call(self, method: str, body: bytes) -> Answer:
+        """``GET /phone/call``: the phone line's numbers; ``POST`` with JSON: place a call (the page's
+        keypad). 404 when no phone line is attached (``phone_line``: ``hotline serve --demo`` sets it)."""
+        line = self.phone_line
+        answer: JSON
+        if line is None:
+            no_line = "no phone line in this demo (hotline serve --demo)"
+            answer = {"ok": False, "error_code": 404, "description": no_line}
+            return 404, "application/json", _json_bytes(answer), PHONE_HEADERS
+        try:
+            if method == "GET":
+                result = line.info()
+            else:
+                request = json.loads(body or b"{}")
+                if not isinstance(request, dict):
+                    raise ValueError("the body must be a JSON object")
+                result = line.handle(request)
+        except ValueError as error:  # json.JSONDecodeError is one
+            answer = {"ok": False, "error_code": 400, "description": str(error)}
+            return 400, "application/json", _json_bytes(answer), PHONE_HEADERS
+        return 200, "application/json", _json_bytes({"ok": True, "result": result}), PHONE_HEADERS
 
     def _handle_control(self, action: str, query: str, body: bytes) -> tuple[int, str, bytes]:
         """``POST /_emulator/<action>`` with JSON keyword arguments, or GET with a query string."""

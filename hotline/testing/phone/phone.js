@@ -458,5 +458,122 @@
   el.newUser.addEventListener("click", () => newUser(el.lang.value));
   el.lang.addEventListener("change", () => newUser(el.lang.value));
 
+  // ------------------------------------------------------------------ the Call tab: the hotline's phone line
+  // The emulated call runs to its end at once: the keys are collected first, then POST /phone/call
+  // answers with the transcript (what the caller heard, and what happened).
+  const CALL_PATH = "/phone/call";
+  const KEY_CHARS = /[^0-9*#,]/g;
+  const tabs = [$("tab-chat"), $("tab-call")];
+  const views = { "tab-chat": $("chat-view"), "tab-call": $("call-view") };
+  const dialer = {
+    info: $("call-info"),
+    keys: $("keys"),
+    back: $("key-back"),
+    clear: $("key-clear"),
+    message: $("leave-message"),
+    dial: $("dial"),
+    status: $("call-status"),
+    transcript: $("transcript"),
+  };
+
+  function selectTab(tab, focus = false) {
+    for (const other of tabs) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      views[other.id].hidden = !selected;
+    }
+    if (focus) tab.focus();
+  }
+
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      selectTab(tabs[(tabs.indexOf(tab) + step + tabs.length) % tabs.length], true);
+    });
+  }
+
+  function setKeys(text) {
+    dialer.keys.value = text.replace(KEY_CHARS, "").slice(0, 40);
+  }
+
+  for (const key of document.querySelectorAll("[data-key]")) {
+    key.addEventListener("click", () => setKeys(dialer.keys.value + key.dataset.key));
+  }
+  dialer.keys.addEventListener("input", () => setKeys(dialer.keys.value));
+  dialer.back.addEventListener("click", () => setKeys(dialer.keys.value.slice(0, -1)));
+  dialer.clear.addEventListener("click", () => setKeys(""));
+
+  async function phoneLine(body) {
+    const options = body === undefined
+      ? { cache: "no-store" }
+      : { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), cache: "no-store" };
+    let response;
+    try {
+      response = await fetch(CALL_PATH, options);
+    } catch (error) {
+      throw new Error("Cannot reach the emulator");
+    }
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (error) {
+      throw new Error(`The emulator answered HTTP ${response.status}`);
+    }
+    if (!answer.ok) throw new Error(answer.description || `HTTP ${response.status}`);
+    return answer.result;
+  }
+
+  function callStatus(text, isError = false) {
+    dialer.status.textContent = text;
+    dialer.status.classList.toggle("error", isError);
+  }
+
+  function transcriptLine(line) {
+    const kind = ["heard", "pressed", "event", "error", "end"].includes(line.kind) ? line.kind : "event";
+    const item = node("li", `line ${kind}`);
+    if (kind === "heard") {
+      if (line.leg === "operator") item.classList.add("operator");
+      const who = line.leg === "operator" ? "The operator's phone hears" : "You hear";
+      item.appendChild(node("span", "speaker", line.language ? `${who} (${line.language})` : who));
+      const text = node("span", "said", line.text);
+      if (line.language) text.lang = line.language;
+      item.appendChild(text);
+    } else {
+      item.textContent = line.text;
+    }
+    return item;
+  }
+
+  async function placeHotlineCall() {
+    dialer.dial.disabled = true;
+    callStatus("Calling…");
+    try {
+      const result = await phoneLine({ keys: dialer.keys.value, message: dialer.message.checked });
+      dialer.transcript.replaceChildren(...result.lines.map(transcriptLine));
+      $("transcript-title").scrollIntoView({ block: "start" });
+      callStatus(`Call over (${result.status}, ${result.seconds} s of simulated time).`);
+    } catch (error) {
+      callStatus(error.message, true);
+    } finally {
+      dialer.dial.disabled = false;
+    }
+  }
+
+  dialer.dial.addEventListener("click", placeHotlineCall);
+  phoneLine()
+    .then((line) => {
+      dialer.info.textContent =
+        `You call the hotline at ${line.number} from ${line.caller}. The call runs to its end at once: ` +
+        "key in what you will press during the call first (for example 3, then 4: English, then a voice message).";
+    })
+    .catch((error) => {
+      callStatus(`${error.message}. Calls need hotline serve --demo.`, true);
+      dialer.dial.disabled = true;
+    });
+
   pollLoop();
 })();

@@ -76,9 +76,9 @@ class Command(BaseCommand):
         if connection.vendor == "sqlite":
             env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
             children.append(self._writer(env))
-        emulator = None
+        emulator = voice = None
         if options["demo"]:
-            emulator, demo_env = self._start_demo(options["demo_port"])
+            emulator, voice, demo_env = self._start_demo(options["demo_port"], host, port)
             env.update(demo_env)
         children += [self._web(n, host, port, env, status_path) for n in range(1, options["workers"] + 1)]
         if not options["no_worker"]:
@@ -105,6 +105,8 @@ class Command(BaseCommand):
         finally:
             if emulator is not None:
                 emulator.stop()
+            if voice is not None:
+                voice.stop()
             self._remove_writer_dir()
         self._say("stopped")
 
@@ -119,24 +121,36 @@ class Command(BaseCommand):
         self.stderr.write(f"serve: {message}")
         self.stderr.flush()
 
-    def _start_demo(self, port: int) -> tuple[Any, dict[str, str]]:
-        """A local Telegram emulator with a simulated phone page; the bot is pointed at it."""
+    def _start_demo(self, port: int, host: str, serve_port: int) -> tuple[Any, Any, dict[str, str]]:
+        """A local Telegram emulator with a simulated phone page; the bot is pointed at it. And a
+        voice provider emulator in front of this server's phone line, which the page's keypad calls
+        (``hotline/testing/voice_demo.py`` lists its phone book: which demo operator lines answer)."""
         from hotline.testing.telegram_emulator import TelegramEmulator
+        from hotline.testing.voice_demo import VoiceDemo
 
         token = f"{secrets.randbelow(10**9)}:demo-{secrets.token_urlsafe(12)}"
         emulator = TelegramEmulator(token=token, host="127.0.0.1", port=port).start()
+        voice = VoiceDemo(f"http://{_local_address(host, url=True)}:{serve_port}").start()
+        emulator.phone_line = voice
         env = {
             "TELEGRAM_BOT_TOKEN": token,
             "TELEGRAM_API_BASE": emulator.base_url,
             "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
             "TELEGRAM_MODE": "webhook",
+            **voice.env(),
         }
         self.stdout.write(self.style.SUCCESS(f"  Demo: chat with the bot as an applicant at {emulator.base_url}/phone"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "  Demo: call the phone line from the same page (Call); operator lines +15550101 and +15550102 "
+                "answer (give one on the console's On duty page)"
+            )
+        )
         if not is_set_up():
             self.stdout.write(
                 self.style.WARNING("  Demo: run `.venv/bin/hotline setup` first, or applications cannot be stored.")
             )
-        return emulator, env
+        return emulator, voice, env
 
     def _connect_demo(self, emulator: Any, host: str, port: int, env: dict[str, str]) -> None:
         """Point the emulator's webhook at this server (which answers by now)."""
@@ -150,7 +164,7 @@ class Command(BaseCommand):
 
     def _wait_until_answering(self, host: str, port: int, answering: threading.Event) -> None:
         """Set ``answering`` once the web server answers ``/ping`` (a thread: supervision goes on)."""
-        address = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host.strip("[]"))  # noqa: S104
+        address = _local_address(host)
         while not self.stopping:
             conn = http.client.HTTPConnection(address, port, timeout=10)
             try:
@@ -235,3 +249,10 @@ class Command(BaseCommand):
             w("      .venv/bin/hotline setup")
         w("  Stop with Ctrl-C.")
         self.stdout.flush()
+
+
+def _local_address(host: str, *, url: bool = False) -> str:
+    """Where a process on this machine reaches a server listening on ``host`` (``url``: as written in
+    a URL, an IPv6 address in brackets)."""
+    address = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host.strip("[]"))  # noqa: S104
+    return f"[{address}]" if url and ":" in address else address
