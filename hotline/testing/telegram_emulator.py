@@ -1,8 +1,13 @@
 """A local Telegram Bot API emulator, so tests and demos never reach the internet.
 
-It speaks the subset of the Bot API that a bot uses (getMe, getUpdates, webhooks, sendMessage, edits,
-deletions, callback answers, files, chat actions, commands), with Telegram's answers, error texts and
-limits, and simulates users and what their phones show.  Standard library only::
+It speaks the subset of the Bot API that a bot uses (getMe, getUpdates, webhooks, sendMessage, sendPhoto,
+copyMessage, edits of text, caption and buttons, deletions, callback answers, files, chat actions,
+commands, getChat), with Telegram's answers, error texts and limits (about 30 messages/s per bot as a
+rolling window, about 1/s per private chat, 20/min per channel: 429 with ``retry_after``), and simulates
+users and what their phones show, and channels the bot posts to (``add_channel``/``channel_messages``).
+For broadcast benchmarks: ``add_users(10_000)``, ``block_users(...)``, ``latency=(0.05, 0.10)`` (calls
+are answered concurrently, one thread per connection, keep-alive, TCP_NODELAY), ``sent_counts()`` and
+``stats()``.  Standard library only::
 
     with TelegramEmulator(token="123:ABC") as tg:
         bot = Bot("123:ABC", session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
@@ -215,6 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()  # one write of status line, headers and body (wbufsize)
         except (ConnectionError, TimeoutError):  # the client gave up (e.g. its timeout fired)
             self.close_connection = True
 
