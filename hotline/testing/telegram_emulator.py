@@ -1,8 +1,13 @@
 """A local Telegram Bot API emulator, so tests and demos never reach the internet.
 
-It speaks the subset of the Bot API that a bot uses (getMe, getUpdates, webhooks, sendMessage, edits,
-deletions, callback answers, files, chat actions, commands), with Telegram's answers, error texts and
-limits, and simulates users and what their phones show.  Standard library only::
+It speaks the subset of the Bot API that a bot uses (getMe, getUpdates, webhooks, sendMessage, sendPhoto,
+copyMessage, edits of text, caption and buttons, deletions, callback answers, files, chat actions,
+commands, getChat), with Telegram's answers, error texts and limits (about 30 messages/s per bot as a
+rolling window, about 1/s per private chat, 20/min per channel: 429 with ``retry_after``), and simulates
+users and what their phones show, and channels the bot posts to (``add_channel``/``channel_messages``).
+For broadcast benchmarks: ``add_users(10_000)``, ``block_users(...)``, ``latency=(0.05, 0.10)`` (calls
+are answered concurrently, one thread per connection, keep-alive, TCP_NODELAY), ``sent_counts()`` and
+``stats()``.  Standard library only::
 
     with TelegramEmulator(token="123:ABC") as tg:
         bot = Bot("123:ABC", session=AiohttpSession(api=TelegramAPIServer.from_base(tg.base_url)))
@@ -29,14 +34,16 @@ import copy
 import dataclasses
 import json
 import logging
+import random
 import re
 import secrets
 import signal
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -53,12 +60,13 @@ from hotline.testing.telegram_emulator_state import (
     ApiCallRecord,
     ApiError,
     CallbackRecord,
+    ChannelPost,
     EmulatorCore,
     EmulatorUsageError,
     FakeClock,
     RateLimits,
+    SimChannel,
     SimUser,
-    StoredFile,
     VisibleMessage,
     button_texts,
     parse_request_params,
@@ -67,10 +75,12 @@ from hotline.testing.telegram_emulator_state import (
 __all__ = [
     "ApiCallRecord",
     "ApiError",
+    "ChannelPost",
     "EmulatorUsageError",
     "FakeClock",
     "Fault",
     "RateLimits",
+    "SimChannel",
     "SimUser",
     "TelegramEmulator",
     "VisibleMessage",
@@ -83,8 +93,11 @@ logger = logging.getLogger("hotline.testing.telegram_emulator")
 FaultKind = Literal["error", "hang", "slow"]
 CONTROL_ACTIONS = frozenset(  # harness methods reachable over HTTP for standalone demos
     """add_user send_text send_command press_button send_location send_contact block_bot unblock_bot
-    advance_time chat pending_updates send_photo user callback_answer reply_keyboard""".split()  # noqa: SIM905
+    advance_time chat pending_updates send_photo user callback_answer reply_keyboard set_latency stats
+    add_users block_users add_channel set_channel_rights channel_messages sent_counts reset_counters""".split()  # noqa: SIM905
 )
+FLOAT_CONTROL_ARGS = ("seconds", "low", "high")
+BOOL_CONTROL_ARGS = ("bot_is_admin", "bot_is_member", "notify", "started")
 BINARY_CONTROL_ARGS = {"send_photo": "data"}  # action -> argument sent as base64 text over HTTP
 PHONE_DIR = Path(__file__).with_name("phone")
 PHONE_ASSETS = {  # path -> (file in PHONE_DIR, Content-Type); served only with the control API on
@@ -151,17 +164,29 @@ class WebhookAttempt:
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection; a deep listen backlog so a hundred clients connecting at once are
+    all accepted; TCP_NODELAY on every accepted socket so no answer waits for Nagle's algorithm."""
+
     daemon_threads = True
+    block_on_close = False
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], emulator: TelegramEmulator) -> None:
         self.emulator = emulator
         super().__init__(address, _Handler)
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.emulator._connection_accepted()
+        return conn, address
+
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer has a Content-Length
     server_version = "TelegramBotApiEmulator/1.0"
     timeout = 120
+    wbufsize = 1 << 16  # status line, headers and body leave in one write when the request ends
 
     def do_GET(self) -> None:
         self._handle()
@@ -208,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)
+            self.wfile.flush()  # one write of status line, headers and body (wbufsize)
         except (ConnectionError, TimeoutError):  # the client gave up (e.g. its timeout fired)
             self.close_connection = True
 
@@ -234,6 +260,8 @@ class TelegramEmulator(EmulatorCore):
         webhook_retry_max: float = 1.0,
         webhook_timeout: float = 10.0,
         control_api: bool = True,
+        latency: float | tuple[float, float] | None = None,
+        latency_seed: int | None = None,
     ) -> None:
         super().__init__(
             token,
@@ -255,6 +283,14 @@ class TelegramEmulator(EmulatorCore):
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._latency_lock = threading.Lock()
+        self._latency: tuple[float, float] | None = None
+        self._random = random.Random(latency_seed)  # noqa: S311 (delays, not secrets)
+        self._in_flight = 0
+        self._max_in_flight = 0
+        self._connections = 0
+        if latency is not None:
+            self.set_latency(*(latency if isinstance(latency, tuple) else (latency,)))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> TelegramEmulator:
@@ -300,6 +336,74 @@ class TelegramEmulator(EmulatorCore):
     def base_url(self) -> str:
         """``http://HOST:PORT``: give it to ``TelegramAPIServer.from_base()`` (TELEGRAM_API_BASE)."""
         return f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ latency and concurrency
+    def set_latency(self, low: float | None, high: float | None = None, *, seed: int | None = None) -> None:
+        """Answer every Bot API call after a delay drawn uniformly from [low, high] seconds (``high``
+        defaults to ``low``; ``low=None`` switches latency off).  Calls wait side by side, each in its
+        own connection thread.  ``seed`` makes the delays repeatable."""
+        if low is not None and not 0 <= low <= (low if high is None else high):
+            raise ValueError("latency needs 0 <= low <= high")
+        with self._latency_lock:
+            self._latency = None if low is None else (float(low), float(low if high is None else high))
+            if seed is not None:
+                self._random.seed(seed)
+
+    @property
+    def latency(self) -> tuple[float, float] | None:
+        with self._latency_lock:
+            return self._latency
+
+    def _draw_latency(self) -> float:
+        with self._latency_lock:
+            if self._latency is None:
+                return 0.0
+            low, high = self._latency
+            return low if low == high else self._random.uniform(low, high)
+
+    @property
+    def in_flight(self) -> int:
+        """Bot API calls being answered right now (latency included)."""
+        with self._latency_lock:
+            return self._in_flight
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most Bot API calls that were being answered at the same moment (see reset_counters)."""
+        with self._latency_lock:
+            return self._max_in_flight
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted so far: with keep-alive, far fewer than the calls made."""
+        with self._latency_lock:
+            return self._connections
+
+    def _connection_accepted(self) -> None:
+        with self._latency_lock:
+            self._connections += 1
+
+    def _call_started(self) -> None:
+        with self._latency_lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _call_finished(self) -> None:
+        with self._latency_lock:
+            self._in_flight -= 1
+
+    def stats(self) -> JSON:
+        """Running totals: messages sent, chats reached, 429 answers, API calls, concurrency, connections."""
+        totals = super().stats()
+        with self._latency_lock:
+            totals.update(max_in_flight=self._max_in_flight, connections=self._connections)
+        return totals
+
+    def reset_counters(self) -> None:
+        """Forget sent counts, 429 counts, the API call log and the in-flight maximum."""
+        super().reset_counters()
+        with self._latency_lock:
+            self._max_in_flight = self._in_flight
 
     # ------------------------------------------------------------------ faults
     def inject_fault(
@@ -351,28 +455,14 @@ class TelegramEmulator(EmulatorCore):
         if self.control_api and parts.path == PHONE_CALL_PATH:
             return self._handle_phone_call(method, body)
         if match := _API_PATH.fullmatch(parts.path):
-            token, method = unquote(match.group(1)), match.group(2)
-            fault = self._take_fault(method)
-            if fault is not None:
-                logger.debug("telegram emulator: injected %s fault on %s", fault.kind, method)
-                if fault.kind in ("hang", "slow"):
-                    self._stop_event.wait(fault.seconds)
-                if fault.kind == "hang":
-                    return None
-                if fault.kind == "error":
-                    error = ApiError(fault.status, HTTPStatus(fault.status).phrase)
-                    with self._lock:
-                        self._api_calls.append(ApiCallRecord(method, fault.status, error.description, self.now()))
-                    return fault.status, "application/json", _json_bytes(error.to_json())
-            if token != self.token:
-                status, answer = self.dispatch(token, method, {})
-            else:
-                try:
-                    values = parse_request_params(content_type, body, parts.query)
-                except ApiError as error:
-                    return error.error_code, "application/json", _json_bytes(error.to_json())
-                status, answer = self.dispatch(token, method, values)
-            return status, "application/json", _json_bytes(answer)
+            self._call_started()
+            try:
+                delay = self._draw_latency()
+                if delay > 0:
+                    self._stop_event.wait(delay)
+                return self._handle_api(unquote(match.group(1)), match.group(2), parts.query, content_type, body)
+            finally:
+                self._call_finished()
         if match := _FILE_PATH.fullmatch(parts.path):
             data = self.file_by_path(unquote(match.group(2))) if unquote(match.group(1)) == self.token else None
             if data is not None:
@@ -407,6 +497,29 @@ class TelegramEmulator(EmulatorCore):
             return 400, "application/json", _json_bytes(answer), PHONE_HEADERS
         return 200, "application/json", _json_bytes({"ok": True, "result": result}), PHONE_HEADERS
 
+    def _handle_api(self, token: str, method: str, query: str, content_type: str, body: bytes) -> Answer | None:
+        fault = self._take_fault(method)
+        if fault is not None:
+            logger.debug("telegram emulator: injected %s fault on %s", fault.kind, method)
+            if fault.kind in ("hang", "slow"):
+                self._stop_event.wait(fault.seconds)
+            if fault.kind == "hang":
+                return None
+            if fault.kind == "error":
+                error = ApiError(fault.status, HTTPStatus(fault.status).phrase)
+                with self._lock:
+                    self._api_calls.append(ApiCallRecord(method, fault.status, error.description, self.now()))
+                return fault.status, "application/json", _json_bytes(error.to_json())
+        if token != self.token:
+            status, answer = self.dispatch(token, method, {})
+        else:
+            try:
+                values = parse_request_params(content_type, body, query)
+            except ApiError as error:
+                return error.error_code, "application/json", _json_bytes(error.to_json())
+            status, answer = self.dispatch(token, method, values)
+        return status, "application/json", _json_bytes(answer)
+
     def _handle_control(self, action: str, query: str, body: bytes) -> tuple[int, str, bytes]:
         """``POST /_emulator/<action>`` with JSON keyword arguments, or GET with a query string."""
         try:
@@ -418,9 +531,18 @@ class TelegramEmulator(EmulatorCore):
                 kwargs.update(decoded)
             if action not in CONTROL_ACTIONS:
                 raise ValueError(f"unknown action; one of {sorted(CONTROL_ACTIONS)}")
-            for key in ("user_id", "message_id", "count"):
+            for key in ("user_id", "message_id", "count", "seed", "channel_id"):
                 if isinstance(kwargs.get(key), str):
                     kwargs[key] = int(kwargs[key])
+            for key in FLOAT_CONTROL_ARGS:
+                if isinstance(kwargs.get(key), str):
+                    kwargs[key] = float(kwargs[key])
+            for key in BOOL_CONTROL_ARGS:
+                if isinstance(kwargs.get(key), str):
+                    kwargs[key] = kwargs[key].strip().lower() in {"1", "true", "yes"}
+            if action == "channel_messages" and isinstance(kwargs.get("channel"), str):
+                channel = kwargs["channel"]
+                kwargs["channel"] = channel if channel.startswith("@") else int(channel)
             binary = BINARY_CONTROL_ARGS.get(action)
             if binary is not None and binary in kwargs:
                 if not isinstance(kwargs[binary], str):
@@ -532,6 +654,57 @@ class TelegramEmulator(EmulatorCore):
             self._users[user_id] = SimUser(user_id, first_name, language_code, last_name, username)
             return dataclasses.replace(self._users[user_id])
 
+    def add_users(
+        self,
+        count: int,
+        *,
+        language_code: str | Sequence[str | None] | None = "en",
+        first_name: str = "Subscriber",
+        started: bool = True,
+        first_id: int | None = None,
+    ) -> list[int]:
+        """Create ``count`` users at once (10,000 take well under a second) and return their ids.
+
+        They have started the bot (``started=True``) without any update being queued, so the bot may
+        message them at once: subscribers of a broadcast.  A sequence of ``language_code`` values is
+        used in turn (e.g. ``["uk", "ru", "en"]``).  Ids are consecutive from ``first_id`` (default:
+        after the highest id so far).
+        """
+        if count < 0:
+            raise EmulatorUsageError("count must not be negative")
+        languages = [language_code] if language_code is None or isinstance(language_code, str) else list(language_code)
+        if not languages:
+            raise EmulatorUsageError("give at least one language_code")
+        with self._lock:
+            start = first_id if first_id is not None else max(self._users, default=700_000_000) + 1
+            ids = list(range(start, start + count))
+            if start <= 0 or any(uid in self._users for uid in ids):
+                raise EmulatorUsageError("user ids must be positive and unique")
+            for n, uid in enumerate(ids):
+                user = SimUser(uid, f"{first_name} {n + 1}", languages[n % len(languages)])
+                user.started = started
+                self._users[uid] = user
+            return ids
+
+    def block_users(self, user_ids: Iterable[int], *, notify: bool = False) -> int:
+        """These users block the bot: every send to them answers 403 "bot was blocked by the user".
+
+        With ``notify`` each block also queues a my_chat_member update (as block_bot() does); by default
+        it happens quietly, as if they had blocked the bot long ago.  Returns how many were newly blocked.
+        """
+        blocked = 0
+        with self._lock:
+            for user_id in user_ids:
+                user = self._known_user(user_id)
+                if user.blocked:
+                    continue
+                if notify:
+                    self._member_update(user_id, True)
+                else:
+                    user.blocked = True
+                blocked += 1
+            return blocked
+
     def user(self, user_id: int) -> SimUser:
         with self._lock:
             return dataclasses.replace(self._known_user(user_id))
@@ -611,13 +784,7 @@ class TelegramEmulator(EmulatorCore):
             extension = str(extra["file_name"]).rpartition(".")[2] or "bin"
         with self._lock:
             self._active_user(user_id)
-            stored = StoredFile(
-                file_id=prefix + secrets.token_urlsafe(40),
-                file_unique_id=secrets.token_urlsafe(12),
-                file_path=f"{folder}/file_{len(self._files) + 1}.{extension}",
-                data=bytes(data),
-            )
-            self._files[stored.file_id] = self._files_by_path[stored.file_path] = stored
+            stored = self._store_file(prefix, folder, extension, bytes(data))
             media = {**stored.to_json(), **extra}
             payload = {kind: [media] if kind == "photo" else media}
             return self._user_message(user_id, kind, caption=caption, file_id=stored.file_id, payload=payload)
@@ -752,7 +919,8 @@ class TelegramEmulator(EmulatorCore):
 
 
 def _plain(value: Any) -> Any:
-    return dataclasses.asdict(value) if isinstance(value, (SimUser, VisibleMessage)) else value
+    plain = (SimUser, SimChannel, VisibleMessage, ChannelPost)
+    return dataclasses.asdict(value) if isinstance(value, plain) else value
 
 
 def _phrase(status: int | None) -> str:
@@ -771,11 +939,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chat-rate", type=float, default=1.0, help="messages/second per chat (0 = off)")
     parser.add_argument("--chat-burst", type=int, default=3)
     parser.add_argument("--global-rate", type=float, default=30.0, help="messages/second per bot (0 = off)")
+    parser.add_argument("--channel-rate", type=float, default=20.0, help="messages/minute per channel (0 = off)")
+    parser.add_argument(
+        "--latency", type=float, nargs=2, metavar=("LOW", "HIGH"), help="answer API calls after LOW..HIGH seconds"
+    )
+    parser.add_argument("--latency-seed", type=int, default=None)
     parser.add_argument("--no-control-api", action="store_true", help="disable the /_emulator/ endpoints")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    limits = RateLimits(args.chat_rate, args.chat_burst, args.global_rate, max(1, int(args.global_rate)))
+    limits = RateLimits(
+        per_chat_rate=args.chat_rate,
+        per_chat_burst=args.chat_burst,
+        global_rate=args.global_rate,
+        channel_per_minute=args.channel_rate,
+    )
     emulator = TelegramEmulator(
         args.token,
         args.host,
@@ -783,6 +961,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bot_username=args.bot_username,
         rate_limits=limits,
         control_api=not args.no_control_api,
+        latency=tuple(args.latency) if args.latency else None,
+        latency_seed=args.latency_seed,
     )
     stopped = threading.Event()
 

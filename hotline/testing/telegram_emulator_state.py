@@ -9,13 +9,16 @@ delivery and fault injection around it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import json
 import logging
 import math
 import re
+import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesParser
@@ -33,6 +36,9 @@ MAX_CALLBACK_DATA_BYTES = 64
 DELETE_WINDOW_SECONDS = 48 * 3600
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 MAX_POLL_TIMEOUT = 50.0
+MAX_UPLOAD_PHOTO_BYTES = 10 * 1024 * 1024
+PHOTO_SIZES = ((90, 68), (320, 240), (800, 600), (1280, 960))  # the sizes Telegram makes of an uploaded photo
+CHANNEL_ID_BASE = -1_001_000_000_000  # channel chat ids are -100 followed by the channel's own id
 DEFAULT_UPDATE_TYPES = tuple(
     """message edited_message channel_post edited_channel_post business_connection business_message
     edited_business_message deleted_business_messages inline_query chosen_inline_result callback_query
@@ -61,6 +67,26 @@ _ENTITY_RE = re.compile(r"&(#[0-9]+|#x[0-9A-Fa-f]+|lt|gt|amp|quot);")
 COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]+)?")
 _BOTCOMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 _SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_USERNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
+_ATTR_RE = re.compile(r"""([A-Za-z-]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+HTML_ENTITY_TYPES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "tg-emoji": "custom_emoji",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
+}
 
 
 class ApiError(Exception):
@@ -105,12 +131,29 @@ class FakeClock:
 
 @dataclass
 class RateLimits:
-    """Sending limits.  A rate of 0 (or less) switches that limit off."""
+    """Sending limits, as the Bot FAQ states them.  A rate of 0 (or less) switches that limit off.
+
+    * private chats: about one message a second, with short bursts allowed (a token bucket of
+      ``per_chat_rate`` messages/second holding ``per_chat_burst``);
+    * channels (and groups): ``channel_per_minute`` messages in any rolling minute;
+    * the bot overall: ``global_rate`` messages/second, measured as a rolling window of ``global_window``
+      seconds on the emulator's clock that holds ``global_burst`` messages (default
+      ``global_rate * global_window``).
+
+    A refused send answers 429 ``Too Many Requests: retry after N`` with ``parameters.retry_after``.
+    """
 
     per_chat_rate: float = 1.0
     per_chat_burst: int = 3
     global_rate: float = 30.0
-    global_burst: int = 30
+    global_burst: int | None = None
+    global_window: float = 1.0
+    channel_per_minute: float = 20.0
+
+    def global_capacity(self) -> int:
+        if self.global_burst is not None:
+            return max(1, self.global_burst)
+        return max(1, round(self.global_rate * self.global_window))
 
 
 @dataclass
@@ -125,6 +168,20 @@ class _Bucket:
         self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.updated) * self.rate)
         self.updated = now
         return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+
+@dataclass
+class _Window:
+    """A rolling window: at most ``limit`` events in any ``seconds``."""
+
+    limit: int
+    seconds: float
+    stamps: deque[float] = field(default_factory=deque)
+
+    def wait_time(self, now: float) -> float:
+        while self.stamps and self.stamps[0] <= now - self.seconds:
+            self.stamps.popleft()
+        return 0.0 if len(self.stamps) < self.limit else self.stamps[0] + self.seconds - now
 
 
 @dataclass
@@ -156,6 +213,26 @@ class SimUser:
 
 
 @dataclass
+class SimChannel:
+    """A channel the bot may post to; its chat id is negative (``-100...``)."""
+
+    id: int
+    title: str
+    username: str | None = None  # without the "@"
+    bot_is_member: bool = True
+    bot_is_admin: bool = True
+
+    def chat_json(self) -> JSON:
+        out: JSON = {"id": self.id, "type": "channel", "title": self.title}
+        if self.username is not None:
+            out["username"] = self.username
+        return out
+
+
+Chat = SimUser | SimChannel
+
+
+@dataclass
 class StoredMessage:
     message_id: int
     chat_id: int
@@ -170,6 +247,23 @@ class StoredMessage:
     edit_date: int | None = None
     payload: JSON = field(default_factory=dict)
     file_id: str | None = None
+    caption_entities: list[JSON] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChannelPost:
+    """One post as the channel shows it now."""
+
+    message_id: int
+    date: int
+    kind: str  # "text" or "photo" (or what copyMessage copied)
+    text: str | None
+    caption: str | None
+    entities: list[JSON]  # of the text, or of the caption
+    photo: list[JSON] | None  # the PhotoSize array, largest last
+    file_id: str | None
+    buttons: tuple[tuple[str, ...], ...]
+    edited: bool
 
 
 @dataclass(frozen=True)
@@ -300,22 +394,48 @@ def parse_request_params(content_type: str, body: bytes, query: str = "") -> JSO
 
 def parse_formatted_text(text: str, parse_mode: str | None) -> str:
     """Return the text the phone shows after entity parsing, or raise Telegram's parse errors."""
+    return parse_formatted(text, parse_mode)[0]
+
+
+def parse_formatted(text: str, parse_mode: str | None) -> tuple[str, list[JSON]]:
+    """The visible text and its MessageEntity list (HTML only; offsets in UTF-16 code units)."""
     if parse_mode is None or parse_mode == "":
-        return text
+        return text, []
     mode = parse_mode.lower()
     if mode == "html":
         return _parse_html(text)
     if mode == "markdownv2":
-        return _parse_markdown_v2(text)
+        return _parse_markdown_v2(text), []
     if mode == "markdown":
-        return re.sub(r"[*_`\[\]]", "", text)
+        return re.sub(r"[*_`\[\]]", "", text), []
     raise bad_request(f"unsupported parse_mode {parse_mode}")
 
 
-def _parse_html(text: str) -> str:
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _tag_attrs(raw: str | None) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for match in _ATTR_RE.finditer(raw or ""):
+        value = next((v for v in match.group(2, 3, 4) if v is not None), "")
+        attrs[match.group(1).lower()] = html.unescape(value)
+    return attrs
+
+
+@dataclass
+class _OpenTag:
+    name: str
+    offset: int  # in UTF-16 code units of the visible text
+    attrs: dict[str, str]
+    language: str | None = None
+
+
+def _parse_html(text: str) -> tuple[str, list[JSON]]:
     out: list[str] = []
-    stack: list[str] = []
-    pos = 0
+    entities: list[JSON] = []
+    stack: list[_OpenTag] = []
+    pos = utf16 = 0
     while pos < len(text):
         char = text[pos]
         if char == "<":
@@ -327,25 +447,55 @@ def _parse_html(text: str) -> str:
             if name not in HTML_TAGS:
                 raise bad_request(f'can\'t parse entities: Unsupported start tag "{name}" at byte offset {offset}')
             if not closing:
-                stack.append(name)
-            elif not stack or stack[-1] != name:
-                expected = f'"</{stack[-1]}>"' if stack else "no end tag"
+                attrs = _tag_attrs(match.group(3))
+                if name == "span" and attrs.get("class") != "tg-spoiler":
+                    raise bad_request(
+                        f'can\'t parse entities: Tag "span" must have class "tg-spoiler" at byte offset {offset}'
+                    )
+                stack.append(_OpenTag(name, utf16, attrs))
+            elif not stack or stack[-1].name != name:
+                expected = f'"</{stack[-1].name}>"' if stack else "no end tag"
                 raise bad_request(
                     f"can't parse entities: Unmatched end tag at byte offset {offset}, "
                     f'expected {expected}, found "</{name}>"'
                 )
             else:
-                stack.pop()
+                _close_tag(stack, utf16, entities)
             pos = match.end()
-        elif char == "&" and (entity := _ENTITY_RE.match(text, pos)) is not None:
-            out.append(html.unescape(entity.group(0)))
+            continue
+        if char == "&" and (entity := _ENTITY_RE.match(text, pos)) is not None:
+            visible = html.unescape(entity.group(0))
             pos = entity.end()
         else:
-            out.append(char)
+            visible = char
             pos += 1
+        out.append(visible)
+        utf16 += _utf16_len(visible)
     if stack:
-        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\"")
-    return "".join(out)
+        raise bad_request(f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1].name}\"")
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities
+
+
+def _close_tag(stack: list[_OpenTag], utf16: int, entities: list[JSON]) -> None:
+    tag = stack.pop()
+    length = utf16 - tag.offset
+    language = tag.attrs.get("class", "")
+    if tag.name == "code" and stack and stack[-1].name == "pre" and language.startswith("language-"):
+        stack[-1].language = language.removeprefix("language-")  # <pre><code class="language-x">: one pre entity
+        return
+    if length <= 0 or (tag.name == "a" and not tag.attrs.get("href")):
+        return
+    entity: JSON = {"type": HTML_ENTITY_TYPES[tag.name], "offset": tag.offset, "length": length}
+    if tag.name == "a":
+        entity["url"] = tag.attrs["href"]
+    elif tag.name == "tg-emoji":
+        entity["custom_emoji_id"] = tag.attrs.get("emoji-id", "")
+    elif tag.name == "pre" and tag.language:
+        entity["language"] = tag.language
+    elif tag.name == "blockquote" and "expandable" in tag.attrs:
+        entity["type"] = "expandable_blockquote"
+    entities.append(entity)
 
 
 def _parse_markdown_v2(text: str) -> str:
@@ -440,8 +590,14 @@ class EmulatorCore:
         self._closed = False
         self._rate_limits = rate_limits or RateLimits()
         self._chat_buckets: dict[int, _Bucket] = {}
-        self._global_bucket: _Bucket | None = None
+        self._channel_windows: dict[int, _Window] = {}
+        self._global_window: _Window | None = None
         self._users: dict[int, SimUser] = {}
+        self._channels: dict[int, SimChannel] = {}
+        self._channels_by_username: dict[str, SimChannel] = {}
+        self._photos: dict[str, list[JSON]] = {}  # file_id of any size -> the PhotoSize array
+        self._sent_counts: dict[int, int] = {}  # chat id -> messages the bot sent there (never decreases)
+        self._rate_limited = {"global": 0, "chat": 0}  # 429 answers, by the limit that refused
         self._messages: dict[int, dict[int, StoredMessage]] = {}
         self._last_message_id: dict[int, int] = {}
         self._reply_keyboards: dict[int, JSON] = {}
@@ -476,28 +632,157 @@ class EmulatorCore:
             self._changed.notify_all()
 
     def set_rate_limits(self, limits: RateLimits) -> None:
+        """Replace the sending limits; what was sent before no longer counts against them."""
         with self._lock:
             self._rate_limits = limits
             self._chat_buckets.clear()
-            self._global_bucket = None
+            self._channel_windows.clear()
+            self._global_window = None
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        with self._lock:
+            return dataclasses.replace(self._rate_limits)
 
     def _take_send_slot(self, chat_id: int) -> None:
+        """Count one message to ``chat_id`` against the limits, or answer 429 (and count the refusal)."""
         limits, now = self._rate_limits, self.now()
-        buckets: list[_Bucket] = []
-        if limits.per_chat_rate > 0:
+        bucket: _Bucket | None = None
+        window: _Window | None = None
+        chat_wait = global_wait = 0.0
+        if chat_id < 0 and limits.channel_per_minute > 0:
+            window = self._channel_windows.get(chat_id)
+            if window is None:
+                window = self._channel_windows[chat_id] = _Window(max(1, int(limits.channel_per_minute)), 60.0)
+            chat_wait = window.wait_time(now)
+        elif chat_id > 0 and limits.per_chat_rate > 0:
             cap = float(max(1, limits.per_chat_burst))
-            buckets.append(self._chat_buckets.setdefault(chat_id, _Bucket(limits.per_chat_rate, cap, cap, now)))
+            bucket = self._chat_buckets.setdefault(chat_id, _Bucket(limits.per_chat_rate, cap, cap, now))
+            chat_wait = bucket.wait_time(now)
         if limits.global_rate > 0:
-            if self._global_bucket is None:
-                cap = float(max(1, limits.global_burst))
-                self._global_bucket = _Bucket(limits.global_rate, cap, cap, now)
-            buckets.append(self._global_bucket)
-        wait = max((bucket.wait_time(now) for bucket in buckets), default=0.0)
-        if wait > 0:
-            retry_after = max(1, math.ceil(wait))
+            if self._global_window is None:
+                self._global_window = _Window(limits.global_capacity(), max(1e-3, limits.global_window))
+            global_wait = self._global_window.wait_time(now)
+        if chat_wait > 0 or global_wait > 0:
+            self._rate_limited["global" if global_wait >= chat_wait else "chat"] += 1
+            retry_after = max(1, math.ceil(max(chat_wait, global_wait)))
             raise ApiError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
-        for bucket in buckets:
+        if bucket is not None:
             bucket.tokens -= 1.0
+        if window is not None:
+            window.stamps.append(now)
+        if self._global_window is not None and limits.global_rate > 0:
+            self._global_window.stamps.append(now)
+
+    # ------------------------------------------------------------------ counters for benchmarks
+    def sent_counts(self) -> dict[int, int]:
+        """Messages the bot sent, per chat id (sendMessage, sendPhoto, copyMessage; deletions do not
+        lower it), so a benchmark can find duplicates (n > 1) and losses (missing chats)."""
+        with self._lock:
+            return dict(self._sent_counts)
+
+    def sent_count(self, chat_id: int | str) -> int:
+        with self._lock:
+            return self._sent_counts.get(self._chat_id_of(chat_id), 0)
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many 429 Too Many Requests answers the emulator gave so far."""
+        with self._lock:
+            return sum(self._rate_limited.values())
+
+    def stats(self) -> JSON:
+        """Running totals: messages sent, chats reached, 429 answers (by limit), API calls."""
+        with self._lock:
+            return {
+                "sent": sum(self._sent_counts.values()),
+                "chats": len(self._sent_counts),
+                "rate_limited": sum(self._rate_limited.values()),
+                "rate_limited_global": self._rate_limited["global"],
+                "rate_limited_chat": self._rate_limited["chat"],
+                "api_calls": len(self._api_calls),
+            }
+
+    def reset_counters(self) -> None:
+        """Forget sent counts, 429 counts and the API call log (chats and messages stay)."""
+        with self._lock:
+            self._sent_counts.clear()
+            self._rate_limited = {"global": 0, "chat": 0}
+            self._api_calls.clear()
+
+    # ------------------------------------------------------------------ channels
+    def add_channel(
+        self,
+        username: str | None = None,
+        title: str = "Hotline news",
+        *,
+        bot_is_admin: bool = True,
+        bot_is_member: bool = True,
+        channel_id: int | None = None,
+    ) -> SimChannel:
+        """Create a channel (``username`` with or without "@"; None for a private channel).
+
+        By default the bot is an administrator that may post; ``bot_is_admin=False`` makes every post
+        answer 400 "need administrator rights in the channel chat", ``bot_is_member=False`` 403 "bot is
+        not a member of the channel chat" by @username (400 "chat not found" by id).
+        """
+        name = username.removeprefix("@") if username else None
+        if name is not None and not _USERNAME_RE.fullmatch(name):
+            raise EmulatorUsageError("a channel username is 4..32 letters, digits and underscores")
+        with self._lock:
+            if name is not None and name.lower() in self._channels_by_username:
+                raise EmulatorUsageError("a channel with this username exists already")
+            if channel_id is None:
+                channel_id = min(self._channels, default=CHANNEL_ID_BASE) - 1
+            if channel_id > CHANNEL_ID_BASE or channel_id in self._channels:
+                raise EmulatorUsageError("channel ids are unique and look like -100XXXXXXXXXX")
+            channel = SimChannel(channel_id, title, name, bot_is_member=bot_is_member, bot_is_admin=bot_is_admin)
+            self._channels[channel_id] = channel
+            if name is not None:
+                self._channels_by_username[name.lower()] = channel
+            return dataclasses.replace(channel)
+
+    def set_channel_rights(
+        self, channel: int | str, *, bot_is_admin: bool | None = None, bot_is_member: bool | None = None
+    ) -> SimChannel:
+        """Change the bot's standing in a channel (by id or "@username")."""
+        with self._lock:
+            found = self._known_channel(channel)
+            if bot_is_admin is not None:
+                found.bot_is_admin = bot_is_admin
+            if bot_is_member is not None:
+                found.bot_is_member = bot_is_member
+            return dataclasses.replace(found)
+
+    def channel(self, channel: int | str) -> SimChannel:
+        with self._lock:
+            return dataclasses.replace(self._known_channel(channel))
+
+    def _known_channel(self, channel: int | str) -> SimChannel:
+        found = self._channels.get(self._chat_id_of(channel))
+        if found is None:
+            raise EmulatorUsageError("no simulated channel with this id; call add_channel() first")
+        return found
+
+    def channel_messages(self, channel: int | str) -> list[ChannelPost]:
+        """What the channel shows now, oldest first (deleted posts are gone, edited ones say so)."""
+        with self._lock:
+            found = self._known_channel(channel)
+            return [
+                ChannelPost(
+                    m.message_id,
+                    m.date,
+                    m.kind,
+                    m.text,
+                    m.caption,
+                    copy.deepcopy(m.entities if m.kind == "text" else m.caption_entities),
+                    copy.deepcopy(m.payload["photo"]) if "photo" in m.payload else None,
+                    m.file_id,
+                    button_texts(m.reply_markup),
+                    m.edit_date is not None,
+                )
+                for _, m in sorted(self._messages.get(found.id, {}).items())
+            ]
 
     # ------------------------------------------------------------------ dispatch
     def dispatch(self, token: str, method: str, values: Mapping[str, Any]) -> tuple[int, JSON]:
@@ -529,37 +814,72 @@ class EmulatorCore:
     def _bot_json(self) -> JSON:
         return {"id": self.bot_id, "is_bot": True, "first_name": self.bot_first_name, "username": self.bot_username}
 
-    def _chat_user(self, params: Params) -> SimUser:
-        raw = params.values.get("chat_id")
+    def _chat_user(self, params: Params, name: str = "chat_id", *, sending: bool = True) -> Chat:
+        """The chat ``name`` names (an id, or ``@username`` of a channel), as Telegram checks it.
+
+        ``sending`` adds the checks for writing there: a user who blocked the bot or never started it
+        (403), a channel where the bot is not an administrator (400).
+        """
+        raw = params.values.get(name)
         if raw is None or raw == "":
             raise bad_request("chat_id is empty")
+        if isinstance(raw, str) and raw.strip().startswith("@"):
+            channel = self._channels_by_username.get(raw.strip()[1:].lower())
+            if channel is None:
+                raise bad_request("chat not found")
+            return self._usable_channel(channel, by_username=True, sending=sending)
         try:
-            chat_id = params.int_opt("chat_id")
+            chat_id = params.int_opt(name)
         except ApiError:
             raise bad_request("chat not found") from None
+        if chat_id is not None and chat_id < 0:
+            found = self._channels.get(chat_id)
+            if found is None:
+                raise bad_request("chat not found")
+            return self._usable_channel(found, by_username=False, sending=sending)
         user = self._users.get(chat_id) if chat_id is not None else None
         if user is None:
             raise bad_request("chat not found")
-        if user.blocked:
+        if sending and user.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
-        if not user.started:
+        if sending and not user.started:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
         return user
 
+    def _usable_channel(self, channel: SimChannel, *, by_username: bool, sending: bool) -> SimChannel:
+        if not channel.bot_is_member:
+            if by_username and channel.username:
+                raise ApiError(403, "Forbidden: bot is not a member of the channel chat")
+            raise bad_request("chat not found")  # a private channel the bot is not in does not exist for it
+        if sending and not channel.bot_is_admin:
+            raise bad_request("need administrator rights in the channel chat")
+        return channel
+
+    def _chat_id_of(self, chat: int | str) -> int:
+        if isinstance(chat, str) and chat.startswith("@"):
+            channel = self._channels_by_username.get(chat[1:].lower())
+            if channel is None:
+                raise EmulatorUsageError("no simulated channel with this username; call add_channel() first")
+            return channel.id
+        return int(chat)
+
     def _message_json(self, msg: StoredMessage) -> JSON:
-        user = self._users[msg.chat_id]
-        out: JSON = {
-            "message_id": msg.message_id,
-            "from": self._bot_json() if msg.from_bot else user.to_json(),
-            "chat": user.chat_json(),
-            "date": msg.date,
-        }
+        out: JSON = {"message_id": msg.message_id}
+        if msg.chat_id < 0:
+            chat = self._channels[msg.chat_id].chat_json()
+            out.update({"sender_chat": chat, "chat": chat, "date": msg.date})  # no "from" in channels
+        else:
+            user = self._users[msg.chat_id]
+            sender = self._bot_json() if msg.from_bot else user.to_json()
+            out.update({"from": sender, "chat": user.chat_json(), "date": msg.date})
         if msg.text is not None:
             out["text"] = msg.text
         if msg.entities:
             out["entities"] = copy.deepcopy(msg.entities)
         if msg.caption is not None:
             out["caption"] = msg.caption
+        if msg.caption_entities:
+            out["caption_entities"] = copy.deepcopy(msg.caption_entities)
         out.update(copy.deepcopy(msg.payload))
         if msg.reply_markup and "inline_keyboard" in msg.reply_markup:
             out["reply_markup"] = copy.deepcopy(msg.reply_markup)
@@ -574,6 +894,8 @@ class EmulatorCore:
         self._last_message_id[chat_id] = message_id
         msg = StoredMessage(message_id, chat_id, from_bot, int(self.now()), kind, **fields)
         self._messages.setdefault(chat_id, {})[message_id] = msg
+        if from_bot:
+            self._sent_counts[chat_id] = self._sent_counts.get(chat_id, 0) + 1
         self._changed.notify_all()
         return msg
 
@@ -592,18 +914,27 @@ class EmulatorCore:
         if isinstance(allowed, list):
             self._allowed_updates = [str(kind) for kind in allowed] or None
 
-    def _validated_text(self, params: Params, name: str, limit: int, *, required: bool) -> str | None:
+    def _validated_text(
+        self, params: Params, name: str, limit: int, *, required: bool
+    ) -> tuple[str | None, list[JSON]]:
+        """The visible text (or caption) and its entities, from ``parse_mode`` or an explicit entity list."""
         raw = params.str_opt(name)
         if raw is None and not required:
-            return None
-        visible = parse_formatted_text(raw or "", params.str_opt("parse_mode"))
+            return None, []
+        parse_mode = params.str_opt("parse_mode")
+        visible, entities = parse_formatted(raw or "", parse_mode)
+        explicit = params.json_opt("entities" if name == "text" else "caption_entities")
+        if not parse_mode and explicit:
+            if not isinstance(explicit, list) or not all(isinstance(e, dict) and "type" in e for e in explicit):
+                raise bad_request("can't parse entities JSON object")
+            entities = [dict(e) for e in explicit]
         if required and not visible.strip():
             raise bad_request("message text is empty")
         if len(visible) > limit:
             raise bad_request("message is too long" if name == "text" else "message caption is too long")
-        return visible
+        return visible, entities
 
-    def _bot_message(self, params: Params, user: SimUser, *, action: str) -> StoredMessage:
+    def _bot_message(self, params: Params, user: Chat, *, action: str) -> StoredMessage:
         message_id = params.int_opt("message_id")
         if message_id is None:
             raise bad_request("message identifier is not specified")
@@ -700,12 +1031,18 @@ class EmulatorCore:
     def _api_send_message(self, params: Params) -> JSON:
         with self._lock:
             user = self._chat_user(params)
-            text = self._validated_text(params, "text", MAX_TEXT_LENGTH, required=True)
+            text, entities = self._validated_text(params, "text", MAX_TEXT_LENGTH, required=True)
             markup = normalize_reply_markup(params.json_opt("reply_markup"))
             self._take_send_slot(user.id)
             protect = params.bool_("protect_content")
             msg = self._add_message(
-                user.id, from_bot=True, kind="text", text=text, reply_markup=markup, protect_content=protect
+                user.id,
+                from_bot=True,
+                kind="text",
+                text=text,
+                entities=entities,
+                reply_markup=markup,
+                protect_content=protect,
             )
             if markup and "keyboard" in markup:
                 self._reply_keyboards[user.id] = markup
@@ -713,32 +1050,135 @@ class EmulatorCore:
                 self._reply_keyboards.pop(user.id, None)
             return self._message_json(msg)
 
+    def _input_photo(self, params: Params) -> list[JSON]:
+        """The PhotoSize array for ``photo``: a new upload (multipart) or the file_id of a known photo."""
+        raw = params.values.get("photo")
+        if isinstance(raw, str) and raw.startswith("attach://"):
+            raw = params.values.get(raw.removeprefix("attach://"))
+        if isinstance(raw, bytes):
+            if not raw:
+                raise bad_request("file must be non-empty")
+            if len(raw) > MAX_UPLOAD_PHOTO_BYTES:
+                raise ApiError(413, "Request Entity Too Large")
+            sizes: list[JSON] = []
+            for width, height in PHOTO_SIZES:
+                stored = self._store_file("AgAC", "photos", "jpg", raw)
+                sizes.append({**stored.to_json(), "width": width, "height": height})
+            for size in sizes:
+                self._photos[size["file_id"]] = sizes
+            return copy.deepcopy(sizes)
+        if isinstance(raw, str) and raw.strip():
+            file_id = raw.strip()
+            if file_id in self._photos:
+                return copy.deepcopy(self._photos[file_id])
+            stored_file = self._files.get(file_id)
+            if stored_file is not None and file_id.startswith("AgAC"):  # a photo a user sent
+                return [{**stored_file.to_json(), "width": 1280, "height": 960}]
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        raise bad_request("there is no photo in the request")
+
+    def _store_file(self, prefix: str, folder: str, extension: str, data: bytes) -> StoredFile:
+        stored = StoredFile(
+            file_id=prefix + secrets.token_urlsafe(40),
+            file_unique_id=secrets.token_urlsafe(12),
+            file_path=f"{folder}/file_{len(self._files) + 1}.{extension}",
+            data=data,
+        )
+        self._files[stored.file_id] = self._files_by_path[stored.file_path] = stored
+        return stored
+
+    def _api_send_photo(self, params: Params) -> JSON:
+        with self._lock:
+            chat = self._chat_user(params)
+            caption, entities = self._validated_text(params, "caption", MAX_CAPTION_LENGTH, required=False)
+            markup = normalize_reply_markup(params.json_opt("reply_markup"))
+            sizes = self._input_photo(params)
+            self._take_send_slot(chat.id)
+            msg = self._add_message(
+                chat.id,
+                from_bot=True,
+                kind="photo",
+                caption=caption,
+                caption_entities=entities,
+                reply_markup=markup,
+                protect_content=params.bool_("protect_content"),
+                payload={"photo": sizes},
+                file_id=sizes[-1]["file_id"],
+            )
+            return self._message_json(msg)
+
+    def _api_copy_message(self, params: Params) -> JSON:
+        with self._lock:
+            chat = self._chat_user(params)
+            source_chat = self._chat_user(params, "from_chat_id", sending=False)
+            message_id = params.int_opt("message_id")
+            source = self._messages.get(source_chat.id, {}).get(message_id or 0)
+            if source is None:
+                raise bad_request("message to copy not found")
+            caption, caption_entities = source.caption, source.caption_entities
+            if "caption" in params.values:
+                caption, caption_entities = self._validated_text(params, "caption", MAX_CAPTION_LENGTH, required=False)
+            markup = normalize_reply_markup(params.json_opt("reply_markup"))
+            self._take_send_slot(chat.id)
+            copied = self._add_message(
+                chat.id,
+                from_bot=True,
+                kind=source.kind,
+                text=source.text,
+                entities=copy.deepcopy(source.entities),
+                caption=caption if source.kind != "text" else None,
+                caption_entities=copy.deepcopy(caption_entities) if source.kind != "text" else [],
+                reply_markup=markup,
+                protect_content=params.bool_("protect_content"),
+                payload=copy.deepcopy(source.payload),
+                file_id=source.file_id,
+            )
+            return {"message_id": copied.message_id}
+
+    def _api_get_chat(self, params: Params) -> JSON:
+        with self._lock:
+            chat = self._chat_user(params, sending=False)
+            return {**chat.chat_json(), "accent_color_id": 0, "max_reaction_count": 11}
+
     def _api_edit_message_text(self, params: Params) -> JSON:
-        return self._edit(params, with_text=True)
+        return self._edit(params, "text")
+
+    def _api_edit_message_caption(self, params: Params) -> JSON:
+        return self._edit(params, "caption")
 
     def _api_edit_message_reply_markup(self, params: Params) -> JSON:
-        return self._edit(params, with_text=False)
+        return self._edit(params, "reply_markup")
 
-    def _edit(self, params: Params, *, with_text: bool) -> JSON:
+    def _edit(self, params: Params, what: str) -> JSON:
         with self._lock:
             if params.values.get("inline_message_id"):
                 raise bad_request("inline messages are not supported by the emulator")
             user = self._chat_user(params)
             msg = self._bot_message(params, user, action="edit")
-            if with_text and msg.kind != "text":
-                raise bad_request("there is no text in the message to edit")
-            text = self._validated_text(params, "text", MAX_TEXT_LENGTH, required=True) if with_text else msg.text
+            text, entities = msg.text, msg.entities
+            caption, caption_entities = msg.caption, msg.caption_entities
+            if what == "text":
+                if msg.kind != "text":
+                    raise bad_request("there is no text in the message to edit")
+                text, entities = self._validated_text(params, "text", MAX_TEXT_LENGTH, required=True)
+            elif what == "caption":
+                if msg.kind == "text":
+                    raise bad_request("there is no caption in the message to edit")
+                caption, caption_entities = self._validated_text(params, "caption", MAX_CAPTION_LENGTH, required=False)
+                caption = caption or None
             markup = normalize_reply_markup(params.json_opt("reply_markup"))
             if markup is not None and "inline_keyboard" not in markup:
                 raise bad_request("inline keyboard expected")
             old_markup = msg.reply_markup if msg.reply_markup and "inline_keyboard" in msg.reply_markup else None
-            if text == msg.text and markup == old_markup:
+            before = (msg.text, msg.entities, msg.caption, msg.caption_entities, old_markup)
+            if (text, entities, caption, caption_entities, markup) == before:
                 raise bad_request(NOT_MODIFIED)
-            msg.text, msg.reply_markup, msg.edit_date = text, markup, int(self.now())
+            msg.text, msg.entities, msg.caption, msg.caption_entities = text, entities, caption, caption_entities
+            msg.reply_markup, msg.edit_date = markup, int(self.now())
             self._changed.notify_all()
             return self._message_json(msg)
 
-    def _deletable(self, user: SimUser, message_id: int) -> StoredMessage | None:
+    def _deletable(self, user: Chat, message_id: int) -> StoredMessage | None:
         msg = self._messages.get(user.id, {}).get(message_id)
         if msg is not None and self.now() - msg.date >= DELETE_WINDOW_SECONDS:
             raise bad_request("message can't be deleted")
