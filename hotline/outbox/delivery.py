@@ -15,8 +15,10 @@ on its own loop), while every limit holds:
 * a channel's global rate (``rate_per_second``), through one :class:`SendGate` per channel that
   hands out send slots, replies to applicants first: a bulk send never takes a slot while a reply
   waits for one, and bulk rows are claimed only after every due reply;
-* a provider's ``retry_after`` (Telegram's 429) pauses every send of that channel in this worker,
-  and holds the chat's rows in the database for the other workers;
+* a provider's ``retry_after`` (Telegram's 429) holds the chat's rows in the database (for every
+  worker); a short one (up to :data:`GLOBAL_PAUSE_LIMIT`, which is what Telegram's flood control for
+  the whole bot asks for) also pauses every send of that channel in this worker. A long wait is a
+  chat's own flood control: pausing everyone for it would stall every applicant's replies;
 * a channel's per-chat pace (Telegram: about one message a second) through ``not_before``.
 
 Adapters' ``deliver`` runs on the sender threads and must not touch the database; what it needs from
@@ -49,6 +51,7 @@ from hotline.outbox.models import OutboxMessage, Priority
 log = logging.getLogger("hotline.outbox")
 
 LEASE = timedelta(seconds=60)
+GLOBAL_PAUSE_LIMIT = 5.0
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 300.0
 
@@ -211,8 +214,8 @@ class Deliverer:
         try:
             return flight.adapter.deliver(flight.item)
         except ChannelError as exc:
-            if exc.retry_after is not None and gate is not None:
-                gate.pause(exc.retry_after)  # the provider's wait applies to every send of the channel
+            if exc.retry_after is not None and gate is not None and exc.retry_after <= GLOBAL_PAUSE_LIMIT:
+                gate.pause(exc.retry_after)  # the bot's flood control: every send of the channel waits
             raise
 
     def _record(self, finished: list[tuple[_Flight, Future[Any]]]) -> None:
