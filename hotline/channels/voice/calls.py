@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hotline.accounts.models import User
@@ -64,18 +64,22 @@ def caller_address(raw: str) -> str | None:
 def start_call(sid: str, caller: str) -> Call:
     """The call with this CallSid, created on its first webhook (a retry finds it again)."""
     index = _index("call", sid)
-    with transaction.atomic():
-        call = Call.objects.select_for_update().filter(sid_index=index).first()
-        if call is not None:
+    found = Call.objects.filter(sid_index=index).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            number = caller_address(caller)
+            # A hidden number is its own applicant: a random reference, never joined with anyone.
+            address = number or f"call-{uuid.uuid4().hex}"
+            identity = actions.get_or_create_identity(ChannelKind.PHONE, address)
+            call = Call(sid_index=index, identity=identity, started_at=timezone.now())
+            call.save(force_insert=True)
+            audit.record(ACTOR, "voice.call", "call", call.id, {"event": "incoming"})
             return call
-        number = caller_address(caller)
-        # A hidden number is its own applicant: a random reference, never joined with anyone.
-        address = number or f"call-{uuid.uuid4().hex}"
-        identity = actions.get_or_create_identity(ChannelKind.PHONE, address)
-        call = Call(sid_index=index, identity=identity, started_at=timezone.now())
-        call.save(force_insert=True)
-        audit.record(ACTOR, "voice.call", "call", call.id, {"event": "incoming"})
-        return call
+    except IntegrityError:
+        # The provider's retry of this first webhook raced it, and lost: the call is there now.
+        return Call.objects.get(sid_index=index)
 
 
 def find_call(sid: str) -> Call | None:

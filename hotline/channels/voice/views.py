@@ -9,6 +9,9 @@ Every request is checked before anything else:
   the menu's languages), else 400 with the reason — never a 500; the reason never echoes a value;
 * a database that is down gives 503, so the provider retries (and the caller hears its fallback).
 
+Every write goes through ``dbwrite.run_write``: on SQLite it joins the group commit of the writer
+process (as the Telegram webhook and the form do), elsewhere the process's writer thread.
+
 Numbers, keys pressed and recordings never appear in a log line: we log call ids, nothing else.
 """
 
@@ -28,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from hotline.dbwrite import run_write
 from hotline.inputs import parse_int
 
 from . import calls
@@ -162,7 +166,7 @@ def webhook(view: View) -> Callable[[HttpRequest], HttpResponse]:
 def _call(hook: Hook) -> Call:
     """The call this webhook is about (created if its first webhook was lost)."""
     sid = hook.call_sid
-    return calls.find_call(sid) or calls.start_call(sid, hook.param("From"))
+    return calls.find_call(sid) or run_write(calls.start_call, sid, hook.param("From"))
 
 
 def _say(response: VoiceResponse | Dial, text: str, lang: voice_menu.Language) -> None:
@@ -175,7 +179,7 @@ def _say(response: VoiceResponse | Dial, text: str, lang: voice_menu.Language) -
 @webhook
 def incoming(hook: Hook) -> HttpResponse:
     """A new call: choose a language (each language's sentence in its own voice)."""
-    calls.start_call(hook.call_sid, hook.param("From"))
+    run_write(calls.start_call, hook.call_sid, hook.param("From"))
     menu = voice_menu.load()
     tries = hook.query_int("tries", 10)
     response = VoiceResponse()
@@ -199,7 +203,7 @@ def language(hook: Hook) -> HttpResponse:
             _say(response, menu.prompt("not_understood", lang.code), lang)
         response.redirect(hook.url("voice-incoming", tries=1))
         return _twiml(response)
-    calls.set_language(_call(hook), chosen.code)
+    run_write(calls.set_language, _call(hook), chosen.code)
     response.redirect(hook.url("voice-menu", lang=chosen.code, welcome=1))
     return _twiml(response)
 
@@ -208,7 +212,7 @@ def language(hook: Hook) -> HttpResponse:
 def menu_view(hook: Hook) -> HttpResponse:
     menu, lang = voice_menu.load(), hook.lang
     tries = hook.query_int("tries", 10)
-    calls.back_to_menu(_call(hook))
+    run_write(calls.back_to_menu, _call(hook))
     response = VoiceResponse()
     gather = response.gather(num_digits=1, action=hook.url("voice-choice", lang=lang.code), timeout=8)
     if hook.request.GET.get("welcome"):
@@ -242,7 +246,7 @@ def choice(hook: Hook) -> HttpResponse:
     elif item.action == "repeat":
         response.redirect(back)
     elif item.action == "operator":
-        calls.want_operator(call)
+        run_write(calls.want_operator, call)
         lines = [] if calls.is_blocked(call) else calls.lines_on_duty()
         if not lines:
             _say(response, menu.prompt("no_operator", lang.code), lang)
@@ -253,7 +257,7 @@ def choice(hook: Hook) -> HttpResponse:
     elif item.action == "voicemail":
         response.redirect(hook.url("voice-voicemail", lang=lang.code))
     elif item.action == "callback":
-        if calls.request_callback(call) is None:
+        if run_write(calls.request_callback, call) is None:
             _say(response, menu.prompt("callback_needs_number", lang.code), lang)
             response.redirect(back)
         else:
@@ -302,7 +306,7 @@ def accept(hook: Hook) -> HttpResponse:
     call = Call.objects.filter(pk=hook.query_id("call")).first()
     line = calls.line_address(hook.query_id("line"))
     response = VoiceResponse()
-    if hook.digits != "1" or call is None or line is None or not calls.accept(call, line):
+    if hook.digits != "1" or call is None or line is None or not run_write(calls.accept, call, line):
         response.hangup()
     return _twiml(response)  # an empty answer on the operator's leg: the two are connected
 
@@ -314,7 +318,7 @@ def dialed(hook: Hook) -> HttpResponse:
     call = _call(hook)
     status = hook.param("DialCallStatus", _STATUS)
     response = VoiceResponse()
-    if calls.dial_ended(call, status, hook.seconds("DialCallDuration")):
+    if run_write(calls.dial_ended, call, status, hook.seconds("DialCallDuration")):
         response.hangup()
         return _twiml(response)
     position = hook.query_int("pos", 1000) + 1
@@ -330,7 +334,7 @@ def dialed(hook: Hook) -> HttpResponse:
 @webhook
 def voicemail(hook: Hook) -> HttpResponse:
     menu, lang = voice_menu.load(), hook.lang
-    calls.start_recording(_call(hook))
+    run_write(calls.start_recording, _call(hook))
     response = VoiceResponse()
     _say(response, menu.prompt("voicemail", lang.code), lang)
     response.record(
@@ -352,7 +356,7 @@ def _register_recording(hook: Hook) -> bool:
     seconds = hook.seconds("RecordingDuration")
     if not sid or not seconds:
         return False
-    calls.register_voicemail(_call(hook), sid, seconds)
+    run_write(calls.register_voicemail, _call(hook), sid, seconds)
     return True
 
 
@@ -387,7 +391,7 @@ def status(hook: Hook) -> HttpResponse:
     if call_status in FINAL_STATUSES:
         call = calls.find_call(hook.call_sid)
         if call is not None:
-            calls.end_call(call, call_status, duration)
+            run_write(calls.end_call, call, call_status, duration)
     return _empty()
 
 
@@ -424,7 +428,8 @@ def bridge(hook: Hook) -> HttpResponse:
 
 @webhook
 def bridged(hook: Hook) -> HttpResponse:
-    callback = calls.callback_ended(
+    callback = run_write(
+        calls.callback_ended,
         hook.query_id("callback"),
         hook.param("DialCallStatus", _STATUS),
         hook.seconds("DialCallDuration"),
@@ -442,5 +447,7 @@ def bridged(hook: Hook) -> HttpResponse:
 def bridge_status(hook: Hook) -> HttpResponse:
     call_status = hook.param("CallStatus", _STATUS)
     if call_status in FINAL_STATUSES:
-        calls.callback_ended(hook.query_id("callback"), call_status, hook.seconds("CallDuration"), leg="operator")
+        run_write(
+            calls.callback_ended, hook.query_id("callback"), call_status, hook.seconds("CallDuration"), leg="operator"
+        )
     return _empty()
