@@ -13,8 +13,8 @@ Many deliveries are in flight at once (a pool of sender threads; aiogram's sessi
 on its own loop), while every limit holds:
 
 * a channel's global rate (``rate_per_second``), through one :class:`SendGate` per channel that
-  hands out send slots, replies to applicants first: a bulk send never takes a slot while a reply
-  waits for one, and bulk rows are claimed only after every due reply;
+  hands out send slots in ticket order, replies to applicants first: a bulk send never takes a slot
+  while a reply waits for one, and bulk rows are claimed only after every due reply;
 * a provider's ``retry_after`` (Telegram's 429) holds the chat's rows in the database (for every
   worker); a short one (up to :data:`GLOBAL_PAUSE_LIMIT`, which is what Telegram's flood control for
   the whole bot asks for) also pauses every send of that channel in this worker. A long wait is a
@@ -28,6 +28,7 @@ Everything that writes (``after_delivery``, the failure paths) runs in the claim
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -61,8 +62,10 @@ def backoff_seconds(attempts: int) -> float:
 
 
 class SendGate:
-    """Send slots for one channel: ``rate`` a second (a burst of ``burst``), urgent senders first, and
-    a pause for everyone when the provider says so. Thread-safe; senders block in :meth:`acquire`."""
+    """Send slots for one channel: ``rate`` a second (a burst of ``burst``) and a pause for everyone
+    when the provider asks for one. Slots go in ticket order: a ticket is taken when a delivery is
+    handed to a sender (in the claiming thread), replies before bulk, then first come first served,
+    so a reply claimed now takes the next slot whatever the bulk senders already waiting."""
 
     def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
@@ -71,35 +74,45 @@ class SendGate:
         self.tokens = burst
         self.updated = clock()
         self.paused_until = 0.0
-        self.urgent_waiting = 0
+        self._pending: list[tuple[int, int]] = []  # a heap of tickets
+        self._sequence = 0
+        self._granted = 0
         self._cond = threading.Condition()
 
-    def acquire(self, *, urgent: bool) -> None:
+    def ticket(self, *, urgent: bool) -> tuple[int, int]:
         with self._cond:
-            if urgent:
-                self.urgent_waiting += 1
+            self._sequence += 1
+            ticket = (0 if urgent else 1, self._sequence)
+            heapq.heappush(self._pending, ticket)
+            return ticket
+
+    def acquire(self, ticket: tuple[int, int]) -> int:
+        """Wait for this ticket's slot (every ticket taken must come here exactly once); return the
+        slot's number (1 for the first slot this gate granted)."""
+        with self._cond:
             try:
                 while True:
                     now = self.clock()
                     if now < self.paused_until:
                         self._cond.wait(self.paused_until - now)
                         continue
-                    if not urgent and self.urgent_waiting:
-                        self._cond.wait(0.05)  # woken as soon as the urgent ones have their slots
+                    if self._pending[0] != ticket:
+                        self._cond.wait()  # an earlier ticket goes first; it notifies when it has its slot
                         continue
-                    if self.rate <= 0:
-                        return
-                    if now > self.updated:
-                        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-                        self.updated = now
-                    if self.tokens >= 1.0:
+                    if self.rate > 0:
+                        if now > self.updated:
+                            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+                            self.updated = now
+                        if self.tokens < 1.0:
+                            self._cond.wait((1.0 - self.tokens) / self.rate)
+                            continue
                         self.tokens -= 1.0
-                        return
-                    self._cond.wait((1.0 - self.tokens) / self.rate)
+                    self._granted += 1
+                    return self._granted
             finally:
-                if urgent:
-                    self.urgent_waiting -= 1
-                    self._cond.notify_all()
+                self._pending.remove(ticket)
+                heapq.heapify(self._pending)
+                self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
         with self._cond:
@@ -204,13 +217,13 @@ class Deliverer:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="outbox-send")
         gate = self.gates[flight.row.channel] if flight.row.kind in flight.adapter.paced_kinds else None
-        urgent = flight.row.priority < Priority.BULK
-        return self._pool.submit(self._send, flight, gate, urgent)
+        ticket = gate.ticket(urgent=flight.row.priority < Priority.BULK) if gate is not None else None
+        return self._pool.submit(self._send, flight, gate, ticket)
 
     @staticmethod
-    def _send(flight: _Flight, gate: SendGate | None, urgent: bool) -> dict[str, Any]:
-        if gate is not None:
-            gate.acquire(urgent=urgent)
+    def _send(flight: _Flight, gate: SendGate | None, ticket: tuple[int, int] | None) -> dict[str, Any]:
+        if gate is not None and ticket is not None:
+            gate.acquire(ticket)
         try:
             return flight.adapter.deliver(flight.item)
         except ChannelError as exc:
