@@ -157,6 +157,8 @@ HOTLINE_WORKER_POLL_SECONDS = float(env_str("HOTLINE_WORKER_POLL_SECONDS", "0.5"
 # --- outbox and flows -------------------------------------------------------------------------------
 HOTLINE_OUTBOX_BATCH = env_int("HOTLINE_OUTBOX_BATCH", 50, minimum=1)
 # Deliveries a worker has in flight at once (sender threads; each waits for its channel's send slot).
+# A claimed row is another worker's to take after this long (its worker died with it in flight).
+HOTLINE_OUTBOX_LEASE_SECONDS = env_int("HOTLINE_OUTBOX_LEASE_SECONDS", 60, minimum=5)
 HOTLINE_OUTBOX_CONCURRENCY = env_int("HOTLINE_OUTBOX_CONCURRENCY", 32, minimum=1)
 HOTLINE_FLOWS_DIR = Path(env_str("HOTLINE_FLOWS_DIR", str(BASE_DIR.parent / "flows"))).resolve()
 

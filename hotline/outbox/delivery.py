@@ -51,7 +51,6 @@ from hotline.outbox.models import OutboxMessage, Priority
 
 log = logging.getLogger("hotline.outbox")
 
-LEASE = timedelta(seconds=60)
 GLOBAL_PAUSE_LIMIT = 5.0
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 300.0
@@ -167,7 +166,8 @@ class Deliverer:
                 ids = list(qs.select_for_update(skip_locked=True, of=("self",)).values_list("id", flat=True)[:batch])
             else:
                 ids = list(qs.values_list("id", flat=True)[:batch])
-            OutboxMessage.objects.filter(id__in=ids).update(claimed_until=now + LEASE)
+            lease = timedelta(seconds=settings.HOTLINE_OUTBOX_LEASE_SECONDS)
+            OutboxMessage.objects.filter(id__in=ids).update(claimed_until=now + lease)
         return ids
 
     def deliver_some(self, budget_seconds: float = 2.0) -> int:
