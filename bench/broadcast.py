@@ -92,9 +92,9 @@ def _seed(subscribers: list[int], applicant: int) -> tuple[Any, Any, Any]:
     intake = Actor.system("telegram")
     case = actions.do_open_case(intake, channel=ChannelKind.TELEGRAM, address=str(applicant), language="ru")
     with transaction.atomic():
-        TelegramChat.objects.create(
-            identity=actions.find_identity(ChannelKind.TELEGRAM, str(applicant)), last_activity=now
-        )
+        found = actions.find_identity(ChannelKind.TELEGRAM, str(applicant))
+        assert found is not None
+        TelegramChat.objects.create(identity=found, last_activity=now)
     admin = User.objects.get(username="bench")
     post = Post.objects.create(
         title="bench", state=Post.State.PUBLISHED, created_at=now, updated_at=now, published_at=now, created_by=admin
