@@ -8,6 +8,7 @@ fallback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -65,6 +66,32 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100[0-9]{1,13}")
+
+
+def env_channels(name: str, languages: tuple[str, ...]) -> dict[str, str]:
+    """Telegram channels per language: ``ru=@hotline_ru,uk=@hotline_uk`` or ``*=@hotline`` (``*``: every
+    language not named). A channel is ``@username`` or a ``-100…`` chat id."""
+    raw = os.environ.get(name, "").strip()
+    channels: dict[str, str] = {}
+    if not raw:
+        return channels
+    for item in raw.split(","):
+        language, sep, channel = (part.strip() for part in item.partition("="))
+        if not sep or not language or not channel:
+            raise ConfigurationError(f"{name}: each item is language=@channel, not {item.strip()!r}")
+        if language != "*" and language not in languages:
+            raise ConfigurationError(f"{name}: {language!r} is not a language ({', '.join(languages)} or *)")
+        if language in channels:
+            raise ConfigurationError(f"{name}: {language!r} is given twice")
+        if not _CHANNEL.fullmatch(channel):
+            raise ConfigurationError(
+                f"{name}: {channel!r} is not a channel (@username of 5-32 letters, digits and _, or a -100… id)"
+            )
+        channels[language] = channel
+    return channels
 
 
 def env_secret(name: str) -> str | None:

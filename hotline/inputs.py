@@ -109,9 +109,19 @@ class IdConverter:
 # --- bodies ----------------------------------------------------------------------------------------
 
 
-def max_body() -> int:
-    """The largest body any view takes (Django's own limit for a form body, 2.5 MiB by default)."""
-    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+# The console's post editor takes an image (at most 5 MB) with its form; no other view takes files.
+UPLOAD_PATHS = ("/console/posts/",)
+UPLOAD_MAX_BODY = 6 * 1024 * 1024
+
+
+def takes_files(path: str) -> bool:
+    return path.startswith(UPLOAD_PATHS)
+
+
+def max_body(path: str = "") -> int:
+    """The largest body a view at ``path`` takes: Django's own limit for a form body (2.5 MiB by
+    default), or :data:`UPLOAD_MAX_BODY` where a form carries a file."""
+    return UPLOAD_MAX_BODY if takes_files(path) else int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
 
 
 def declared_length(request: HttpRequest) -> int | None:
@@ -320,14 +330,18 @@ def check_parameters(request: HttpRequest) -> None:
         if found is None and request.method == "POST" and request.content_type in _FORM_TYPES:
             # Read into memory first (it is within max_body()): a multipart form would otherwise be
             # parsed from the stream, and the body could not be read again by a view that wants it.
-            request.body  # noqa: B018
+            # A form with a file is parsed from the stream: Django counts only its fields, not the
+            # file, against DATA_UPLOAD_MAX_MEMORY_SIZE (the file stays in memory all the same:
+            # FILE_UPLOAD_MAX_MEMORY_SIZE is the upload body's limit).
+            if not (takes_files(request.path_info) and request.content_type == "multipart/form-data"):
+                request.body  # noqa: B018
             found = _control_in(request.POST)
     except (TooManyFieldsSent, TooManyFilesSent):
         raise InputError(
             400, _("The request has more than %(n)s fields.") % {"n": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
         ) from None
     except RequestDataTooBig:
-        raise too_large(max_body()) from None
+        raise too_large(max_body(request.path_info)) from None
     except (MultiPartParserError, BadRequest, SuspiciousOperation, OSError):
         raise InputError(400, _("The form data could not be read.")) from None
     if found is not None:
@@ -336,7 +350,7 @@ def check_parameters(request: HttpRequest) -> None:
 
 def check_body(request: HttpRequest) -> None:
     """:class:`InputError` 413 for a body larger than :func:`max_body` (after reading and dropping it)."""
-    limit = max_body()
+    limit = max_body(request.path_info)
     declared = declared_length(request)
     if declared is not None and declared > limit:
         discard_body(request)

@@ -11,6 +11,7 @@ import dj_database_url
 from hotline.envconf import (
     ConfigurationError,
     env_bool,
+    env_channels,
     env_float,
     env_int,
     env_list,
@@ -112,6 +113,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# The post editor's image (at most 5 MB) is parsed in memory, never into a temporary file
+# (hotline/inputs.py keeps every other body within Django's 2.5 MiB).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
 ROOT_URLCONF = "hotline.urls"
 WSGI_APPLICATION = "hotline.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
@@ -184,6 +189,8 @@ TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 
 # What one chat may send: this many updates at once, then this many a minute (more is dropped).
 TELEGRAM_INBOUND_BURST = env_int("TELEGRAM_INBOUND_BURST", 20, minimum=1)
 TELEGRAM_INBOUND_PER_MINUTE = env_int("TELEGRAM_INBOUND_PER_MINUTE", 20, minimum=1)
+# The public channels posts go to, per language: "ru=@hotline_ru,uk=@hotline_uk" or "*=@hotline".
+TELEGRAM_CHANNELS = env_channels("TELEGRAM_CHANNELS", ("ru", "uk", "en"))
 
 # --- phone line (docs/configuration.md, "Phone line"; docs/operations.md, "Connecting the phone line") ----
 # The provider's auth token signs every webhook (X-Twilio-Signature) and, with the account SID, opens

@@ -73,7 +73,7 @@ def test_every_variable_read_in_settings_is_documented() -> None:
     import hotline.settings
 
     source = Path(hotline.settings.__file__).read_text()
-    readers = r"(?:env_(?:str|int|float|bool|list|secret)|private_directory)"
+    readers = r"(?:env_(?:str|int|float|bool|list|secret|channels)|private_directory)"
     names = set(re.findall(readers + r"\(\s*\"([A-Z0-9_]+)\"", source))
     docs = (Path(hotline.settings.__file__).parent.parent / "docs" / "configuration.md").read_text()
     assert names, "the pattern found no variables"

@@ -89,6 +89,15 @@ RULES: dict[str, frozenset[Role] | str] = {
     "console:article_history": ADMINS,
     "console:article_rollback": ADMINS,
     "console:reply_article": CASEWORKERS,
+    "console:posts": SEE_ALL,
+    "console:post_new": SEE_ALL,
+    "console:post": SEE_ALL,
+    "console:post_edit": SEE_ALL,
+    "console:post_image": SEE_ALL,
+    "console:post_action": SEE_ALL,
+    "console:post_broadcast": SEE_ALL,
+    "console:broadcast": SEE_ALL,
+    "console:broadcast_control": SEE_ALL,
 }
 # Run last: they end the session the rest of the matrix uses.
 LAST = ("accounts:logout_everywhere", "accounts:logout")
@@ -128,6 +137,8 @@ class World:
     reply_id: int
     tag_id: int
     call_id: uuid.UUID  # a phone intake in progress
+    post_id: uuid.UUID  # a published post with an image
+    broadcast_id: uuid.UUID  # a broadcast of it
 
     def args_for(self, name: str, case: Case | None = None) -> dict[str, object]:
         pattern = console_patterns()[name]
@@ -143,6 +154,8 @@ class World:
             "language": "en",
             "page_slug": "safety",
             "slug": ARTICLE,
+            "post_id": self.post_id,
+            "broadcast_id": self.broadcast_id,
         }
         return {k: values[k] for k in wanted}
 
@@ -181,7 +194,18 @@ def world(org: Org) -> World:
         {"en": ArticleContent(title="A question", questions=("what now?",), answer="An answer.")},
         published=True,
     )
-    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org))
+    post, broadcast = _post_and_broadcast(org)
+    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org), post, broadcast)
+
+
+def _post_and_broadcast(org: Org) -> tuple[uuid.UUID, uuid.UUID]:
+    from hotline.news import posts
+    from hotline.news.broadcasts import do_start_broadcast
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    post = posts.do_create_post(org.admin_actor, posts.Draft("Matrix", {"en": "<b>News</b>"}), image=png)
+    post = posts.do_publish(org.admin_actor, post)
+    return post.pk, do_start_broadcast(org.admin_actor, post, "en").pk
 
 
 def _phone_call(org: Org) -> uuid.UUID:

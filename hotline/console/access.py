@@ -32,6 +32,8 @@ from hotline.accounts.unlock import forget, is_unlocked
 from hotline.cases.models import Attachment, Case
 from hotline.core.lifecycle import OPEN, Role, Status
 from hotline.inputs import parse_int
+from hotline.news.broadcasts import PUBLISHERS
+from hotline.news.models import Broadcast, Post
 
 CASEWORKERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN})
 SEE_ALL = frozenset({Role.SUPERVISOR, Role.ADMIN})
@@ -128,6 +130,28 @@ def access_attachment_by_id(user: User, attachment_id: uuid.UUID | str) -> Attac
 def may_reassign(user: User) -> bool:
     """Operators take cases for themselves; supervisors and admins assign anyone."""
     return user.staff_role in SEE_ALL
+
+
+# --- posts and broadcasts --------------------------------------------------------------------------------
+
+
+def access_post_by_id(user: User, post_id: uuid.UUID | str) -> Post:
+    """A post, for those who publish (supervisors and admins); 404 if there is none."""
+    if user.staff_role not in PUBLISHERS:
+        raise Http404
+    post = Post.objects.filter(pk=post_id).first()
+    if post is None:
+        raise Http404
+    return post
+
+
+def access_broadcast_by_id(user: User, broadcast_id: uuid.UUID | str) -> Broadcast:
+    if user.staff_role not in PUBLISHERS:
+        raise Http404
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).select_related("post").first()
+    if broadcast is None:
+        raise Http404
+    return broadcast
 
 
 # --- pages ------------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from hotline.accounts.models import User
 from hotline.console.access import ADMINS, CASEWORKERS, FIGURES, HANDOFF, SEE_ALL
 from hotline.core.lifecycle import Role
+from hotline.news.broadcasts import PUBLISHERS
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ CONTENT_PAGES = tuple(
     )
 )
 
+POST_PAGES = tuple(
+    f"console:{name}" for name in ("post_new", "post", "post_edit", "broadcast", "post_action", "post_broadcast")
+)
+
 NAV: list[NavItem] = [
     NavItem("console:queue", _("Queue"), CASEWORKERS),
     NavItem("console:phone", _("Phone call"), CASEWORKERS),
@@ -45,6 +50,7 @@ NAV: list[NavItem] = [
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
     NavItem("console:figures", _("Figures"), FIGURES),
+    NavItem("console:posts", _("Posts"), PUBLISHERS, also=POST_PAGES),
     NavItem("console:content", _("Replies and tags"), SEE_ALL - ADMINS),
     # Admins also keep the website's pages and the knowledge base: the same entry, three tabs.
     NavItem("console:content", _("Content"), ADMINS, also=CONTENT_PAGES),

@@ -3,7 +3,7 @@ in the authorization matrix test (tests/test_console_access.py)."""
 
 from django.urls import path, register_converter
 
-from hotline.console.views import admin, articles, case, duty, handoff, oversight, page_texts, phone, queue
+from hotline.console.views import admin, articles, case, duty, handoff, oversight, page_texts, phone, posts, queue
 from hotline.inputs import IdConverter
 
 register_converter(IdConverter, "id")  # ids in paths: at most 18 digits (Django's <int:> takes any number)
@@ -64,4 +64,14 @@ urlpatterns = [
     path("content/articles/<slug:slug>/publish/", articles.article_publish, name="article_publish"),
     path("content/articles/<slug:slug>/history/", articles.article_history, name="article_history"),
     path("content/articles/<slug:slug>/rollback/", articles.article_rollback, name="article_rollback"),
+    # Under /console/posts/ a form may carry an image (hotline/inputs.py, UPLOAD_PATHS).
+    path("posts/", posts.post_list, name="posts"),
+    path("posts/new/", posts.post_new, name="post_new"),
+    path("posts/<uuid:post_id>/", posts.post_page, name="post"),
+    path("posts/<uuid:post_id>/edit/", posts.post_edit, name="post_edit"),
+    path("posts/<uuid:post_id>/image/", posts.post_image, name="post_image"),
+    path("posts/<uuid:post_id>/do/", posts.post_action, name="post_action"),
+    path("posts/<uuid:post_id>/broadcast/", posts.post_broadcast, name="post_broadcast"),
+    path("posts/broadcasts/<uuid:broadcast_id>/", posts.broadcast_page, name="broadcast"),
+    path("posts/broadcasts/<uuid:broadcast_id>/control/", posts.broadcast_control, name="broadcast_control"),
 ]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hotline.audit import log as audit
 from hotline.cases.models import ChannelIdentity
@@ -41,23 +42,25 @@ class NewsError(Exception):
 
 def check_publisher(actor: Actor) -> None:
     if actor.role not in PUBLISHERS:
-        raise NewsError("only supervisors and admins publish and broadcast")
+        raise NewsError(_("Only supervisors and admins publish and broadcast."))
 
 
 def do_start_broadcast(actor: Actor, post: Post, language: str, *, expire_hours: int | None = None) -> Broadcast:
     """Send ``post`` (its text in ``language``) to every subscriber of that language."""
     check_publisher(actor)
     if expire_hours is not None and not 1 <= expire_hours <= MAX_EXPIRE_HOURS:
-        raise NewsError(f"a broadcast may expire after 1 to {MAX_EXPIRE_HOURS} hours (Telegram's limit is 48)")
+        raise NewsError(
+            _("A broadcast may expire after 1 to %(n)s hours (Telegram's limit is 48).") % {"n": MAX_EXPIRE_HOURS}
+        )
     now = timezone.now()
     with transaction.atomic():
         post = Post.objects.select_for_update().get(pk=post.pk)
         if post.state != Post.State.PUBLISHED:
-            raise NewsError("only a published post can be broadcast")
+            raise NewsError(_("Only a published post can be broadcast."))
         if not PostText.objects.filter(post=post, language=language).exists():
-            raise NewsError("the post has no text in that language")
+            raise NewsError(_("The post has no text in that language."))
         if Broadcast.objects.filter(post=post, language=language, state__in=["running", "paused"]).exists():
-            raise NewsError("this post is already being broadcast in that language")
+            raise NewsError(_("This post is already being broadcast in that language."))
         broadcast = Broadcast(
             post=post,
             language=language,
@@ -138,7 +141,7 @@ def do_pause(actor: Actor, broadcast: Broadcast) -> Broadcast:
     with transaction.atomic():
         broadcast = _locked(broadcast)
         if broadcast.state != Broadcast.State.RUNNING:
-            raise NewsError("only a running broadcast can be paused")
+            raise NewsError(_("Only a running broadcast can be paused."))
         # Rows a worker holds right now still go out; the rest wait.
         OutboxMessage.objects.filter(broadcast=broadcast).update(not_before=HELD)
         broadcast.state = Broadcast.State.PAUSED
@@ -152,7 +155,7 @@ def do_resume(actor: Actor, broadcast: Broadcast) -> Broadcast:
     with transaction.atomic():
         broadcast = _locked(broadcast)
         if broadcast.state != Broadcast.State.PAUSED:
-            raise NewsError("only a paused broadcast can be resumed")
+            raise NewsError(_("Only a paused broadcast can be resumed."))
         OutboxMessage.objects.filter(broadcast=broadcast).update(not_before=timezone.now())
         broadcast.state = Broadcast.State.RUNNING
         broadcast.save(update_fields=["state"])
@@ -166,7 +169,7 @@ def do_cancel(actor: Actor, broadcast: Broadcast) -> Broadcast:
     with transaction.atomic():
         broadcast = _locked(broadcast)
         if broadcast.state not in (Broadcast.State.RUNNING, Broadcast.State.PAUSED):
-            raise NewsError("this broadcast has already ended")
+            raise NewsError(_("This broadcast has already ended."))
         dropped = OutboxMessage.objects.filter(broadcast=broadcast).delete()[0]
         broadcast.state = Broadcast.State.CANCELLED
         broadcast.finished_at = timezone.now()

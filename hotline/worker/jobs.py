@@ -43,11 +43,27 @@ def _prune_telegram() -> None:
     prune_processed()
 
 
+def _publish_scheduled_posts() -> None:
+    from hotline.news.posts import publish_due
+
+    publish_due()
+
+
+def _expire_broadcasts() -> None:
+    from hotline.news.expiry import expire_broadcast_messages
+
+    expire_broadcast_messages()
+
+
 JOBS: list[Job] = [
     Job("retention", lambda: settings.HOTLINE_RETENTION_INTERVAL, purge_expired),
     Job("audit-anchor", lambda: settings.HOTLINE_AUDIT_ANCHOR_INTERVAL, _anchor_audit_head),
     Job("telegram-wipe", lambda: settings.TELEGRAM_WIPE_INTERVAL_SECONDS, _wipe_telegram),
     Job("telegram-prune", lambda: 86400, _prune_telegram),
+    # A scheduled post goes out within this many seconds of its time; an expired broadcast message
+    # is deleted from subscribers' phones within a minute.
+    Job("news-publish", lambda: 20, _publish_scheduled_posts),
+    Job("news-expire", lambda: 60, _expire_broadcasts),
 ]
 
 

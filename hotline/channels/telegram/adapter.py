@@ -1,10 +1,18 @@
-"""Outbound Telegram: deliver outbox items through aiogram and map Telegram's answers to ChannelError."""
+"""Outbound Telegram: deliver outbox items through aiogram and map Telegram's answers to ChannelError.
+
+Kinds: ``send``, ``delete``, ``callback``, ``fetch`` (the conversation with an applicant); ``publish``,
+``edit_post``, ``unpublish`` (a post in a public channel, payload ``{"post_message": id}``: the post is
+read as it stands at delivery); ``bcast`` (a broadcast message to one subscriber, payload
+``{"chat_id", "post", "language", "broadcast"}``). Channel posts are public, so they go out without
+``protect_content``; everything sent to a person, broadcasts included, keeps it.
+"""
 
 from __future__ import annotations
 
 import io
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot
@@ -16,7 +24,8 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import Message as TelegramMessage
 from django.conf import settings
 from django.utils import timezone
 
@@ -24,23 +33,30 @@ from hotline.cases import triage
 from hotline.cases.models import Message as CaseMessage
 from hotline.channels.base import ChannelError, OutboundItem
 from hotline.core.actor import Actor
+from hotline.news import broadcasts
+from hotline.news.models import BroadcastTrace, Post, PostMessage, PostText
+from hotline.outbox.models import OutboxMessage
 
 from .client import TelegramClient
 from .models import ChatTrace, TelegramChat
 
 log = logging.getLogger("hotline.telegram")
 ACTOR = Actor.system("telegram")
+POST_KINDS = frozenset({"publish", "edit_post", "unpublish"})
+Call = Callable[[Bot], Awaitable[dict[str, Any]]]
 
 
 class TelegramAdapter:
     kind = "telegram"
     redact_keys = frozenset({"chat_id", "text", "file_id", "callback_query_id", "message_ids", "meta"})
-    paced_kinds = frozenset({"send"})
+    paced_kinds = frozenset({"send", "bcast"})
 
     def __init__(self, client: TelegramClient | None = None) -> None:
         self.client = client or TelegramClient()
         self.rate_per_second = float(settings.TELEGRAM_GLOBAL_RATE)
         self.chat_interval = 1.0 / float(settings.TELEGRAM_CHAT_RATE)
+        # A post's image is uploaded once per worker; later messages reuse Telegram's file_id.
+        self.file_ids: dict[str, str] = {}
 
     def close(self) -> None:
         self.client.close()
@@ -52,10 +68,20 @@ class TelegramAdapter:
             "callback": self._callback,
             "fetch": self._fetch,
         }.get(item.kind)
-        if handler is None:
+        call: Call
+        if item.kind in POST_KINDS:
+            call = self._post_call(item)  # reads the database here: the client's loop must not
+        elif item.kind == "bcast":
+            call = self._broadcast_call(item)
+        elif handler is not None:
+            bound = handler
+
+            def call(bot: Bot) -> Awaitable[dict[str, Any]]:
+                return bound(bot, item.payload)
+        else:
             raise ChannelError(f"unknown outbox kind {item.kind}", permanent=True)
         try:
-            return self.client.run(lambda bot: handler(bot, item.payload))
+            result = self.client.run(call)
         except TelegramRetryAfter as exc:
             raise ChannelError("429 retry after", retry_after=float(exc.retry_after)) from None
         except TelegramForbiddenError:
@@ -67,6 +93,84 @@ class TelegramAdapter:
             raise ChannelError("401 unauthorized") from None
         except (TimeoutError, TelegramServerError, TelegramNetworkError, OSError) as exc:
             raise ChannelError(f"transient {type(exc).__name__}") from None
+        if item.kind == "bcast" and result.get("file_id"):
+            self.file_ids[str(item.payload["post"])] = result["file_id"]
+        return result
+
+    # --- posts in public channels -----------------------------------------------------------------------
+
+    def _post_call(self, item: OutboundItem) -> Call:
+        message = PostMessage.objects.select_related("post").filter(pk=item.payload["post_message"]).first()
+        if message is None:
+            return _done({"skipped": True})
+        post = message.post
+        text = PostText.objects.filter(post=post, language=message.language).values_list("text", flat=True).first()
+        chat = channel_chat_id(message.channel)
+        if item.kind == "publish":
+            if message.state != PostMessage.State.PENDING:
+                return _done({"skipped": True})
+            if post.state == Post.State.DELETED or text is None:
+                return _done({"skipped": True, "gone": True})
+            return self._publish_call(chat, post, text)
+        if item.kind == "edit_post":
+            if message.state in (PostMessage.State.DELETED, PostMessage.State.FAILED) or text is None:
+                return _done({"skipped": True})
+            if message.message_id is None:
+                raise ChannelError("the post is not in the channel yet")  # the publish is still on its way
+            if message.version == post.version:
+                return _done({"skipped": True})
+            return _edit_call(chat, message.message_id, text, post.version, caption=bool(post.image))
+        # unpublish
+        if message.message_id is None:
+            if message.state == PostMessage.State.PENDING:
+                raise ChannelError("the post is not in the channel yet")
+            return _done({"deleted": True})
+        return _unpublish_call(chat, message.message_id)
+
+    def _publish_call(self, chat: int | str, post: Post, text: str) -> Call:
+        image, mime, version = bytes(post.image) if post.image else None, post.image_mime, post.version
+
+        async def call(bot: Bot) -> dict[str, Any]:
+            sent: TelegramMessage
+            if image is not None:
+                photo = BufferedInputFile(image, filename="post.png" if mime == "image/png" else "post.jpg")
+                sent = await bot.send_photo(
+                    chat_id=chat, photo=photo, caption=text, parse_mode="HTML", protect_content=False
+                )
+            else:
+                sent = await bot.send_message(chat_id=chat, text=text, parse_mode="HTML", protect_content=False)
+            return {"message_id": sent.message_id, "version": version}
+
+        return call
+
+    # --- broadcasts to subscribers ------------------------------------------------------------------------
+
+    def _broadcast_call(self, item: OutboundItem) -> Call:
+        payload = item.payload
+        post = Post.objects.filter(pk=payload["post"]).only("state", "image", "image_mime").first()
+        text = PostText.objects.filter(post_id=payload["post"], language=payload["language"]).values_list(
+            "text", flat=True
+        )
+        body = text.first()
+        if post is None or post.state != Post.State.PUBLISHED or body is None:
+            raise ChannelError("the post is no longer published", permanent=True)
+        chat_id = payload["chat_id"]
+        cached = self.file_ids.get(str(post.pk))
+        image = bytes(post.image) if post.image and cached is None else None
+        mime = post.image_mime
+        with_photo = bool(post.image)
+
+        async def call(bot: Bot) -> dict[str, Any]:
+            if not with_photo:
+                sent = await bot.send_message(chat_id=chat_id, text=body, parse_mode="HTML")
+                return {"message_id": sent.message_id}
+            photo: str | BufferedInputFile
+            photo = cached if cached is not None else BufferedInputFile(image or b"", filename=_filename(mime))
+            sent = await bot.send_photo(chat_id=chat_id, photo=photo, caption=body, parse_mode="HTML")
+            file_id = sent.photo[-1].file_id if sent.photo else None
+            return {"message_id": sent.message_id, "file_id": file_id}
+
+        return call
 
     async def _send(self, bot: Bot, payload: dict[str, Any]) -> dict[str, Any]:
         markup = payload.get("reply_markup")
@@ -107,8 +211,35 @@ class TelegramAdapter:
             )
         elif item.kind == "delete" and item.identity_id:
             ChatTrace.objects.filter(identity_id=uuid.UUID(item.identity_id), message_id__in=result["deleted"]).delete()
+            BroadcastTrace.objects.filter(
+                identity_id=uuid.UUID(item.identity_id), message_id__in=result["deleted"]
+            ).delete()
         elif item.kind == "fetch" and message_id is not None:
             self._seal_attachment(item, result["content"], message_id)
+        elif item.kind == "bcast":
+            broadcasts.record_sent(str(item.payload["broadcast"]), item.identity_id, result.get("message_id"))
+        elif item.kind in POST_KINDS:
+            self._record_post(item, result)
+
+    def _record_post(self, item: OutboundItem, result: dict[str, Any]) -> None:
+        messages = PostMessage.objects.filter(pk=item.payload["post_message"])
+        if item.kind == "publish" and result.get("gone"):
+            messages.filter(state=PostMessage.State.PENDING).update(state=PostMessage.State.DELETED)
+        elif item.kind == "publish" and "message_id" in result:
+            messages.update(message_id=result["message_id"], version=result["version"], state=PostMessage.State.SENT)
+        elif item.kind == "edit_post" and "version" in result:
+            messages.update(version=result["version"])
+        elif item.kind == "unpublish":
+            messages.update(state=PostMessage.State.DELETED)
+
+    def on_given_up(self, item: OutboundItem) -> None:
+        """The outbox gave up on ``item`` (a permanent failure, or too many attempts)."""
+        if item.kind == "bcast":
+            broadcasts.record_failed(str(item.payload["broadcast"]))
+        elif item.kind == "publish":
+            PostMessage.objects.filter(pk=item.payload["post_message"]).update(state=PostMessage.State.FAILED)
+        elif item.kind in POST_KINDS:
+            log.warning("telegram: a channel post could not be %s", "edited" if item.kind == "edit_post" else "deleted")
 
     def _seal_attachment(self, item: OutboundItem, content: bytes, message_id: object) -> None:
         """Seal the file into the case in memory; it never touches the disk in clear."""
@@ -126,7 +257,58 @@ class TelegramAdapter:
         )
 
     def on_recipient_gone(self, identity_id: str) -> None:
+        """The person blocked the bot. A subscriber is unsubscribed for every broadcast that was on its
+        way to them (the outbox drops those rows next, in this transaction)."""
         TelegramChat.objects.filter(identity_id=uuid.UUID(identity_id)).update(blocked_bot=True)
+        pending = OutboxMessage.objects.filter(identity_id=uuid.UUID(identity_id), broadcast__isnull=False)
+        for broadcast_id in pending.values_list("broadcast_id", flat=True).distinct():
+            broadcasts.record_blocked(str(broadcast_id), identity_id)
+
+
+def channel_chat_id(channel: str) -> int | str:
+    """A channel as ``TELEGRAM_CHANNELS`` names it: ``@username``, or a numeric chat id."""
+    return int(channel) if channel.lstrip("-").isdigit() else channel
+
+
+def _filename(mime: str) -> str:
+    return "post.png" if mime == "image/png" else "post.jpg"
+
+
+def _done(result: dict[str, Any]) -> Call:
+    """Nothing to ask Telegram: the item is done as it stands."""
+
+    async def call(bot: Bot) -> dict[str, Any]:
+        return result
+
+    return call
+
+
+def _edit_call(chat: int | str, message_id: int, text: str, version: int, *, caption: bool) -> Call:
+    async def call(bot: Bot) -> dict[str, Any]:
+        try:
+            if caption:
+                await bot.edit_message_caption(chat_id=chat, message_id=message_id, caption=text, parse_mode="HTML")
+            else:
+                await bot.edit_message_text(chat_id=chat, message_id=message_id, text=text, parse_mode="HTML")
+        except TelegramBadRequest as exc:
+            if "not modified" not in str(exc):
+                raise
+        return {"version": version}
+
+    return call
+
+
+def _unpublish_call(chat: int | str, message_id: int) -> Call:
+    async def call(bot: Bot) -> dict[str, Any]:
+        try:
+            await bot.delete_message(chat_id=chat, message_id=message_id)
+        except TelegramBadRequest as exc:
+            # Already gone (deleted by hand in the channel) is success.
+            if "not found" not in str(exc) and "can't be deleted" not in str(exc):
+                raise
+        return {"deleted": True}
+
+    return call
 
 
 def _reason(exc: TelegramBadRequest) -> str:

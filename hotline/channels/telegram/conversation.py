@@ -2,6 +2,7 @@
 
 The conversation rules:
 * commands: /start, /help, /lang, /status, /forget (and a receipt typed in links this account);
+  /subscribe and /unsubscribe for the hotline's news (offered, too, when an application is complete);
 * inside the intake flow, text and buttons go to the flow engine;
 * outside it, text goes to the applicant's open case as a message for operators;
 * files are fetched by the worker and sealed into the case; other kinds get a polite "text please";
@@ -35,6 +36,7 @@ from hotline.core.metadata import ChannelKind, Direction
 from hotline.core.ratelimit import TokenBucket
 from hotline.core.text import split_message
 from hotline.flows import runner
+from hotline.news import subscribers
 from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
 
@@ -148,6 +150,7 @@ class Chat:
             self.say("\n\n".join(pending))
 
     def step(self, flow_input: object, *, restart: bool = False) -> runner.StepResult:
+        was_active = self.in_flow
         result = runner.run_step(
             self.identity, flow_input, channel=ChannelKind.TELEGRAM, actor=ACTOR, restart=restart, loaded=self.loaded
         )
@@ -156,6 +159,8 @@ class Chat:
         if result.session is not None:
             self.language = result.session.language
         self.reply(result.replies)
+        if was_active and result.session is not None and result.session.status == engine.SessionStatus.FINISHED:
+            _offer_news(self)
         return result
 
     def answer_callback(self, query_id: str, text: str | None = None) -> None:
@@ -283,6 +288,10 @@ def _on_command(chat: Chat, text: str) -> None:
         _status(chat)
     elif command == "forget":
         chat.wipe_now()
+    elif command == "subscribe":
+        _subscribe_command(chat, text)
+    elif command == "unsubscribe":
+        chat.say_phrase("unsubscribed" if subscribers.unsubscribe(chat.identity) else "not_subscribed")
     elif command == "verify":
         from hotline.portal.contacts import verify_reply
 
@@ -293,6 +302,56 @@ def _on_command(chat: Chat, text: str) -> None:
 
 def _language_keyboard() -> dict[str, Any]:
     return {"inline_keyboard": [[{"text": LANGUAGE_NAMES[code], "callback_data": f"l|{code}"} for code in LANGUAGES]]}
+
+
+# --- news -------------------------------------------------------------------------------------------------
+
+
+def _news_keyboard(first: str) -> dict[str, Any]:
+    """A button per language, the chat's own first (``n|<language>``)."""
+    order = [first, *(code for code in LANGUAGES if code != first)]
+    return {"inline_keyboard": [[{"text": LANGUAGE_NAMES[code], "callback_data": f"n|{code}"} for code in order]]}
+
+
+def _subscribe_command(chat: Chat, text: str) -> None:
+    """``/subscribe`` asks for the language; ``/subscribe uk`` takes it."""
+    words = text.split()
+    given = words[1].lower() if len(words) > 1 else ""
+    if given in LANGUAGES:
+        _subscribe(chat, given)
+        return
+    current = subscribers.subscription_of(chat.identity)
+    if current is not None:
+        chat.say(phrase("already_subscribed", chat.language), markup=_news_keyboard(current.language))
+    else:
+        chat.say(phrase("subscribe_choose", chat.language), markup=_news_keyboard(chat.language))
+
+
+def _subscribe(chat: Chat, language: str) -> None:
+    outcome = subscribers.subscribe(chat.identity, language)
+    if outcome == "same":
+        chat.say_phrase("already_subscribed")
+    else:
+        chat.say(phrase("subscribed", language))
+
+
+def _offer_news(chat: Chat) -> None:
+    """At the end of an application: would they like the hotline's news? (Not asked of a subscriber.)"""
+    if subscribers.subscription_of(chat.identity) is not None:
+        return
+    buttons = [
+        {"text": phrase("button_yes", chat.language), "callback_data": f"n|{chat.language}"},
+        {"text": phrase("button_no", chat.language), "callback_data": "n|no"},
+    ]
+    chat.say(phrase("subscribe_offer", chat.language), markup={"inline_keyboard": [buttons]})
+
+
+def _on_news_button(chat: Chat, query_id: str, choice: str) -> None:
+    chat.answer_callback(query_id)
+    if choice in LANGUAGES:
+        _subscribe(chat, choice)
+    elif choice == "no":
+        chat.say_phrase("subscribe_declined")
 
 
 def _status(chat: Chat) -> None:
@@ -442,6 +501,9 @@ def _on_callback(query: CallbackQuery) -> None:
     if data == "p" and not chat.in_flow:
         chat.answer_callback(query.id)
         _reach_a_person(chat)
+        return
+    if data.startswith("n|"):
+        _on_news_button(chat, query.id, data[2:])
         return
     if not chat.in_flow:
         chat.answer_callback(query.id, phrase("stale_button", chat.language))

@@ -17,7 +17,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/status — что с вашей заявкой\n"
             "/lang — сменить язык\n"
             "/forget — удалить переписку с телефона прямо сейчас\n"
-            "/verify — как проверить, что это настоящая горячая линия\n\n"
+            "/verify — как проверить, что это настоящая горячая линия\n"
+            "/subscribe, /unsubscribe — новости горячей линии: подписаться и отписаться\n\n"
             "Если у вас есть код заявки, просто отправьте его сюда: так вы продолжите со старой заявкой "
             "с нового телефона."
         ),
@@ -27,7 +28,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/status — що з вашою заявкою\n"
             "/lang — змінити мову\n"
             "/forget — видалити листування з телефону просто зараз\n"
-            "/verify — як перевірити, що це справжня гаряча лінія\n\n"
+            "/verify — як перевірити, що це справжня гаряча лінія\n"
+            "/subscribe, /unsubscribe — новини гарячої лінії: підписатися й відписатися\n\n"
             "Якщо у вас є код заявки, просто надішліть його сюди: так ви продовжите стару заявку з нового телефону."
         ),
         "en": (
@@ -37,7 +39,8 @@ PHRASES: dict[str, dict[str, str]] = {
             "/status — where your application stands\n"
             "/lang — change the language\n"
             "/forget — delete this conversation from your phone now\n"
-            "/verify — how to check that this is the real hotline\n\n"
+            "/verify — how to check that this is the real hotline\n"
+            "/subscribe, /unsubscribe — the hotline's news: subscribe and unsubscribe\n\n"
             "If you have an application code, just send it here to continue your application from a new phone."
         ),
     },
@@ -121,6 +124,44 @@ PHRASES: dict[str, dict[str, str]] = {
         "uk": "Вибачте, щось пішло не так. Будь ласка, повторіть за хвилину.",
         "en": "Sorry, something went wrong. Please try again in a minute.",
     },
+    # News for subscribers (/subscribe, /unsubscribe, and the offer at the end of an application).
+    "subscribe_choose": {
+        "ru": "На каком языке присылать новости горячей линии?",
+        "uk": "Якою мовою надсилати новини гарячої лінії?",
+        "en": "In which language should we send you the hotline's news?",
+    },
+    "subscribed": {
+        "ru": "Готово: вы будете получать новости горячей линии здесь, на русском. Отписаться: /unsubscribe",
+        "uk": "Готово: ви отримуватимете новини гарячої лінії тут, українською. Відписатися: /unsubscribe",
+        "en": "Done: you will get the hotline's news here, in English. To stop: /unsubscribe",
+    },
+    "already_subscribed": {
+        "ru": "Вы уже подписаны на новости. Сменить язык можно кнопками ниже, отписаться: /unsubscribe",
+        "uk": "Ви вже підписані на новини. Змінити мову можна кнопками нижче, відписатися: /unsubscribe",
+        "en": "You are already subscribed to the news. Change the language below, or stop with /unsubscribe",
+    },
+    "unsubscribed": {
+        "ru": "Вы отписались от новостей. Подписаться снова: /subscribe",
+        "uk": "Ви відписалися від новин. Підписатися знову: /subscribe",
+        "en": "You will no longer get the news. To subscribe again: /subscribe",
+    },
+    "not_subscribed": {
+        "ru": "Вы не подписаны на новости. Подписаться: /subscribe",
+        "uk": "Ви не підписані на новини. Підписатися: /subscribe",
+        "en": "You are not subscribed to the news. To subscribe: /subscribe",
+    },
+    "subscribe_offer": {
+        "ru": "Хотите получать новости горячей линии здесь? Отписаться можно в любой момент.",
+        "uk": "Хочете отримувати новини гарячої лінії тут? Відписатися можна будь-коли.",
+        "en": "Do you want news from the hotline here? You can stop at any time.",
+    },
+    "subscribe_declined": {
+        "ru": "Хорошо, без новостей. Если передумаете: /subscribe",
+        "uk": "Добре, без новин. Якщо передумаєте: /subscribe",
+        "en": "All right, no news. If you change your mind: /subscribe",
+    },
+    "button_yes": {"ru": "Да", "uk": "Так", "en": "Yes"},
+    "button_no": {"ru": "Нет, спасибо", "uk": "Ні, дякую", "en": "No, thanks"},
     "button_back": {"ru": "← Назад", "uk": "← Назад", "en": "← Back"},
     "button_person": {"ru": "Написать оператору", "uk": "Написати операторові", "en": "Talk to a person"},
     # /status: the case state in plain words, nothing sensitive.

@@ -22,6 +22,7 @@ from hotline.console.render import page, problem
 from hotline.console.views.queue import me
 from hotline.core.lifecycle import OPEN, Status
 from hotline.inputs import INT64_MAX, parse_int
+from hotline.news import subscribers
 
 _OPEN = [s.value for s in OPEN]
 WAITING_SAMPLE = 1000
@@ -111,6 +112,8 @@ def figures(request: HttpRequest) -> HttpResponse:
         "by_category": by("category"),
         "by_region": by("region"),
         "by_status": by("status"),
+        # News subscribers now, per language: counts only (a subscriber is a chat, nothing more).
+        "subscribers": _suppressed([(language.upper(), n) for language, n in subscribers.counts().items()]),
         "small": SMALL_COUNT,
     }
     return page(request, "console/figures.html", context)
