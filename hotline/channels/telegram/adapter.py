@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -57,9 +58,19 @@ class TelegramAdapter:
         self.chat_interval = 1.0 / float(settings.TELEGRAM_CHAT_RATE)
         # A post's image is uploaded once per worker; later messages reuse Telegram's file_id.
         self.file_ids: dict[str, str] = {}
+        self._post_cache: dict[tuple[str, str], tuple[float, tuple[str, bytes | None, str] | None]] = {}
 
     def close(self) -> None:
         self.client.close()
+
+    def prepare(self, item: OutboundItem) -> OutboundItem:
+        """Posts and broadcasts read the post from the database: here, on the worker's claiming thread
+        (``deliver`` runs on a sender thread and must not touch the database)."""
+        if item.kind in POST_KINDS:
+            item.extra["call"] = self._post_call(item)
+        elif item.kind == "bcast":
+            item.extra["call"] = self._broadcast_call(item)
+        return item
 
     def deliver(self, item: OutboundItem) -> dict[str, Any]:
         handler = {
@@ -69,10 +80,9 @@ class TelegramAdapter:
             "fetch": self._fetch,
         }.get(item.kind)
         call: Call
-        if item.kind in POST_KINDS:
-            call = self._post_call(item)  # reads the database here: the client's loop must not
-        elif item.kind == "bcast":
-            call = self._broadcast_call(item)
+        if item.kind in POST_KINDS or item.kind == "bcast":
+            prepared = item.extra.get("call")
+            call = prepared if prepared is not None else self.prepare(item).extra["call"]
         elif handler is not None:
             bound = handler
 
@@ -145,20 +155,32 @@ class TelegramAdapter:
 
     # --- broadcasts to subscribers ------------------------------------------------------------------------
 
+    def _broadcast_post(self, post_id: str, language: str) -> tuple[str, bytes | None, str] | None:
+        """The post's text and image, read at most once a second per post and language (a broadcast
+        claims dozens of rows a second, all of the same post)."""
+        key = (post_id, language)
+        now = time.monotonic()
+        cached = self._post_cache.get(key)
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[1]
+        post = Post.objects.filter(pk=post_id).only("state", "image", "image_mime").first()
+        body = PostText.objects.filter(post_id=post_id, language=language).values_list("text", flat=True).first()
+        found = None
+        if post is not None and post.state == Post.State.PUBLISHED and body is not None:
+            found = (body, bytes(post.image) if post.image else None, post.image_mime)
+        self._post_cache[key] = (now, found)
+        return found
+
     def _broadcast_call(self, item: OutboundItem) -> Call:
         payload = item.payload
-        post = Post.objects.filter(pk=payload["post"]).only("state", "image", "image_mime").first()
-        text = PostText.objects.filter(post_id=payload["post"], language=payload["language"]).values_list(
-            "text", flat=True
-        )
-        body = text.first()
-        if post is None or post.state != Post.State.PUBLISHED or body is None:
+        found = self._broadcast_post(str(payload["post"]), str(payload["language"]))
+        if found is None:
             raise ChannelError("the post is no longer published", permanent=True)
+        body, stored_image, mime = found
         chat_id = payload["chat_id"]
-        cached = self.file_ids.get(str(post.pk))
-        image = bytes(post.image) if post.image and cached is None else None
-        mime = post.image_mime
-        with_photo = bool(post.image)
+        cached = self.file_ids.get(str(payload["post"]))
+        image = stored_image if stored_image is not None and cached is None else None
+        with_photo = stored_image is not None
 
         async def call(bot: Bot) -> dict[str, Any]:
             if not with_photo:
