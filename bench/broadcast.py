@@ -163,6 +163,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     log = open(os.environ.get("BENCH_WORKER_LOG", os.devnull), "w")  # noqa: SIM115
     workers = [_start_worker(env, log) for _ in range(args.workers)]
+    # The workers are up when a first reply has gone through (their start-up is not the broadcast's).
+    actions.do_add_message(actor, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="warm-up")
+    warm_deadline = time.monotonic() + 120
+    while not any(m.text == "warm-up" for m in emulator.chat(applicant)) and time.monotonic() < warm_deadline:
+        time.sleep(0.05)
     emulator.reset_counters()
     started = time.monotonic()
     broadcast = broadcasts.do_start_broadcast(actor, post, "ru")
@@ -184,7 +189,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     watcher.start()
     killed = False
     samples: list[tuple[float, int]] = []
-    next_reply = started + 1.0
+    # Replies spread over the broadcast's expected length (at least one a second: the per-chat limit).
+    spacing = max(1.0, args.subscribers / args.rate / max(1, args.replies + 1))
+    next_reply = started + spacing
     replies = 0
     subscriber_set = set(subscribers)
     deadline = started + args.subscribers / args.rate * 3 + 120
@@ -202,7 +209,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             actions.do_add_message(actor, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body=text)
             sent_at[text] = time.monotonic()
             replies += 1
-            next_reply += 1.0
+            next_reply += spacing
         state = Broadcast.objects.get(pk=broadcast.pk).state
         if state == Broadcast.State.DONE and len(arrived) >= replies >= min(args.replies, 1):
             break

@@ -65,7 +65,7 @@ def test_a_reply_goes_ahead_of_a_broadcast_already_under_way(telegram: TelegramR
 
 def test_a_short_retry_after_pauses_every_send_a_long_one_only_its_chat() -> None:
     now = [100.0]
-    gate = SendGate(rate=0, burst=1, clock=lambda: now[0])
+    gate = SendGate(rate=0, clock=lambda: now[0])
     gate.pause(3.0)
     assert gate.paused_until == 103.0 and gate.tokens == 0.0
     now[0] = 104.0
@@ -75,7 +75,7 @@ def test_a_short_retry_after_pauses_every_send_a_long_one_only_its_chat() -> Non
 def test_slots_go_to_replies_first_then_in_the_order_tickets_were_taken() -> None:
     import threading
 
-    gate = SendGate(rate=0, burst=1)
+    gate = SendGate(rate=0)
     bulk = [gate.ticket(urgent=False) for _ in range(3)]
     reply = gate.ticket(urgent=True)
     granted: list[tuple[int, tuple[int, int]]] = []
@@ -85,3 +85,16 @@ def test_slots_go_to_replies_first_then_in_the_order_tickets_were_taken() -> Non
     for thread in threads:
         thread.join(timeout=30)
     assert [ticket for _, ticket in sorted(granted)] == [reply, *bulk]
+
+
+def test_sends_are_evenly_spaced_and_a_late_sender_loses_no_slot() -> None:
+    now = [0.0]
+    gate = SendGate(rate=10, burst=1.5, clock=lambda: now[0])
+    gate.acquire(gate.ticket(urgent=False))  # the first slot at once
+    assert gate.tokens == 0.0
+    now[0] = 0.15  # the next sender woke 50 ms late: half a slot is kept for the one after it
+    gate.acquire(gate.ticket(urgent=False))
+    assert abs(gate.tokens - 0.5) < 1e-9
+    now[0] = 0.2  # so it may go 50 ms after, not 100 ms
+    gate.acquire(gate.ticket(urgent=False))
+    assert abs(gate.tokens) < 1e-9

@@ -61,16 +61,17 @@ def backoff_seconds(attempts: int) -> float:
 
 
 class SendGate:
-    """Send slots for one channel: ``rate`` a second (a burst of ``burst``) and a pause for everyone
-    when the provider asks for one. Slots go in ticket order: a ticket is taken when a delivery is
-    handed to a sender (in the claiming thread), replies before bulk, then first come first served,
-    so a reply claimed now takes the next slot whatever the bulk senders already waiting."""
+    """Send slots for one channel: ``rate`` a second, evenly spaced (a burst of at most ``burst``, so a
+    sender that wakes a few milliseconds late loses no slot), and a pause for everyone when the
+    provider asks for one. Slots go in ticket order: a ticket is taken when a delivery is handed to a
+    sender (in the claiming thread), replies before bulk, then first come first served, so a reply
+    claimed now takes the next slot whatever the bulk senders already waiting."""
 
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: float, burst: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = burst
         self.clock = clock
-        self.tokens = burst
+        self.tokens = 1.0
         self.updated = clock()
         self.paused_until = 0.0
         self._pending: list[tuple[int, int]] = []  # a heap of tickets
@@ -141,7 +142,7 @@ class Deliverer:
         self.clock = clock
         self.concurrency = concurrency or settings.HOTLINE_OUTBOX_CONCURRENCY
         self.gates = {
-            name: SendGate(adapter.rate_per_second, max(1.0, adapter.rate_per_second / 10))
+            name: SendGate(adapter.rate_per_second)
             for name, adapter in adapters.items()
         }
         self._pool: ThreadPoolExecutor | None = None
@@ -170,7 +171,7 @@ class Deliverer:
             OutboxMessage.objects.filter(id__in=ids).update(claimed_until=now + lease)
         return ids
 
-    def deliver_some(self, budget_seconds: float = 2.0) -> int:
+    def deliver_some(self, budget_seconds: float = 5.0) -> int:
         """Deliver what is due, many at once, for about ``budget_seconds`` (so the worker's scheduled jobs
         keep their turn); return how many rows were handled (0: nothing was due)."""
         handled = 0

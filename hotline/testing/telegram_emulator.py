@@ -457,10 +457,13 @@ class TelegramEmulator(EmulatorCore):
         if match := _API_PATH.fullmatch(parts.path):
             self._call_started()
             try:
+                # Telegram decides a call (and counts it against its limits) when it arrives; the latency
+                # is how long its answer takes to come back.
+                answer = self._handle_api(unquote(match.group(1)), match.group(2), parts.query, content_type, body)
                 delay = self._draw_latency()
                 if delay > 0:
                     self._stop_event.wait(delay)
-                return self._handle_api(unquote(match.group(1)), match.group(2), parts.query, content_type, body)
+                return answer
             finally:
                 self._call_finished()
         if match := _FILE_PATH.fullmatch(parts.path):
