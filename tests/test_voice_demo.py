@@ -136,6 +136,9 @@ def test_serve_demo_gives_its_children_the_phone_line() -> None:
         assert len(env["VOICE_AUTH_TOKEN"]) >= 24
         assert voice.provider.incoming_url == "http://127.0.0.1:8123/voice/incoming"
         assert "+15550101" in command.stdout.getvalue()  # type: ignore[attr-defined]
+        # Posts published from the console go to the demo's channel.
+        assert env["TELEGRAM_CHANNELS"] == "*=@hotline_demo"
+        assert emulator.channel("@hotline_demo").bot_is_admin
     finally:
         emulator.stop()
         voice.stop()

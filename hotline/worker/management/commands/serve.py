@@ -132,7 +132,9 @@ class Command(BaseCommand):
         emulator = TelegramEmulator(token=token, host="127.0.0.1", port=port).start()
         voice = VoiceDemo(f"http://{_local_address(host, url=True)}:{serve_port}").start()
         emulator.phone_line = voice
+        emulator.add_channel("@hotline_demo", title="Hotline news (demo)")
         env = {
+            "TELEGRAM_CHANNELS": "*=@hotline_demo",
             "TELEGRAM_BOT_TOKEN": token,
             "TELEGRAM_API_BASE": emulator.base_url,
             "TELEGRAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),
@@ -144,6 +146,12 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "  Demo: call the phone line from the same page (Call); operator lines +15550101 and +15550102 "
                 "answer (give one on the console's On duty page)"
+            )
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                "  Demo: posts published from the console go to the channel @hotline_demo: "
+                f"{emulator.base_url}/_emulator/channel_messages?channel=@hotline_demo"
             )
         )
         if not is_set_up():
