@@ -98,3 +98,38 @@ def test_sends_are_evenly_spaced_and_a_late_sender_loses_no_slot() -> None:
     now[0] = 0.2  # so it may go 50 ms after, not 100 ms
     gate.acquire(gate.ticket(urgent=False))
     assert abs(gate.tokens) < 1e-9
+
+
+def test_two_workers_share_a_broadcast_and_nobody_gets_a_message_twice(telegram: TelegramRig) -> None:
+    """Two worker processes' worth of claiming (each its own connection, each many sends in flight):
+    on PostgreSQL with SKIP LOCKED, on SQLite one claim at a time; each message goes out once."""
+    import threading
+
+    from django.db import connection
+
+    from hotline.channels.telegram.adapter import TelegramAdapter
+    from hotline.worker.loop import Worker
+
+    chats = telegram.emulator.add_users(150, language_code="ru")
+    telegram.emulator.set_latency(0.02, 0.05, seed=3)
+    _queue(telegram, chats, Priority.BULK, "news")
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        worker = Worker(adapters={"telegram": TelegramAdapter()}, polling=False)
+        try:
+            while OutboxMessage.objects.exists():
+                worker.deliverer.deliver_some()
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            worker.close()
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert telegram.emulator.sent_counts() == {chat: 1 for chat in chats}
