@@ -152,10 +152,13 @@ def test_a_broadcast_from_the_console_reaches_subscribers_and_expires(
         assert all(m.text != "News for you" for m in rig.phone(user_id))  # gone from the phone
     assert not BroadcastTrace.objects.exists()
 
+    from hotline.cases.backup import backup
     from tests.test_confidentiality import _raw_database_bytes
 
     blob = _raw_database_bytes(tmp_path)
+    backup_blob = backup(tmp_path / "backup.bin").read_bytes()
     for user_id in [*readers, blocker]:
         for needle in (str(user_id).encode(), str(user_id).encode("utf-16-le")):
             assert needle not in blob, "a subscriber's chat id is in the database file"
+            assert needle not in backup_blob, "a subscriber's chat id is in the backup"
         assert str(user_id) not in caplog.text, "a subscriber's chat id is in the logs"
