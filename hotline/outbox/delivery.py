@@ -52,6 +52,7 @@ from hotline.outbox.models import OutboxMessage, Priority
 log = logging.getLogger("hotline.outbox")
 
 GLOBAL_PAUSE_LIMIT = 5.0
+CLAIM_INTERVAL = 0.1
 MAX_ATTEMPTS = 12
 MAX_BACKOFF = 300.0
 
@@ -178,21 +179,27 @@ class Deliverer:
         flights: dict[Future[Any], _Flight] = {}
         stop_claiming_at = self.clock() + budget_seconds
         exhausted = False
+        last_claim = -CLAIM_INTERVAL
         while True:
             room = self.concurrency - len(flights)
-            # Claim when half the window is free: fewer claim transactions, and the window never runs dry.
-            if not exhausted and room >= max(1, self.concurrency // 2) and self.clock() < stop_claiming_at:
+            now = self.clock()
+            # Claim when half the window is free (fewer claim transactions, the window never runs dry),
+            # or at least every CLAIM_INTERVAL while there is room: a reply written during a broadcast
+            # is picked up within that, and its ticket goes ahead of every bulk send.
+            due = room >= max(1, self.concurrency // 2) or (room > 0 and now - last_claim >= CLAIM_INTERVAL)
+            if not exhausted and due and now < stop_claiming_at:
+                last_claim = now
                 claimed = self._claim(room)
                 exhausted = not claimed
                 for flight in claimed:
                     flights[self._submit(flight)] = flight
             if not flights:
                 return handled
-            done, _ = wait(list(flights), timeout=1.0, return_when=FIRST_COMPLETED)
+            done, _ = wait(list(flights), timeout=CLAIM_INTERVAL, return_when=FIRST_COMPLETED)
             finished = [(flights.pop(future), future) for future in done]
             self._record(finished)
             handled += len(finished)
-            if exhausted and self.clock() < stop_claiming_at:
+            if exhausted and self.clock() - last_claim >= CLAIM_INTERVAL:
                 exhausted = False  # rows may have become due (a reply written meanwhile)
 
     def _claim(self, room: int) -> list[_Flight]:
