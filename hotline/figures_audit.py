@@ -13,20 +13,21 @@ whose feasible range holds fewer than ``threshold`` integers: the attacker can t
 small and roughly how small.
 
 The linear program relaxes integrality (true counts are integers); bounds are then tightened to integers
-(``⌈low⌉``, ``⌊high⌋``). For a single release the constraints have the consecutive-ones / laminar structure
-that makes the relaxation exact; across overlapping releases it is an outer bound an integer program could in
-principle tighten — pass ``integral=True`` to solve the integer programs (``scipy.optimize.milp``) instead.
-Only counts whose true value is small are optimised (others cannot be violations), which keeps the audit
-fast: a release of 5 tables × 50 cells takes a fraction of a second.
+(``⌈low⌉``, ``⌊high⌋``). For a single table (cells nested in their total, days in their weeks) the
+constraints are laminar and the relaxation is exact; with several tables and overlapping releases it is an
+outer bound that an integer program could in principle tighten — pass ``integral=True`` to solve the
+integer programs (``scipy.optimize.milp``) instead. Only counts whose true value is small are optimised
+(others cannot be violations), which keeps the audit fast: about a second for 5 tables × 50 cells.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from hotline.core.disclosure import DEFAULT_BASE, PublishedTable
@@ -163,44 +164,40 @@ def audit(
     for row, (left, right) in enumerate(problem.equalities, start=len(rows)):
         matrix[row, list(left)] += 1.0
         matrix[row, list(right)] -= 1.0
+    solve = _solver(matrix, lower, upper, integral)
     violations = []
     for cells, target in small.items():
         objective = np.zeros(size)
         objective[list(cells)] = 1.0
-        low = _optimum(objective, matrix, lower, upper, integral)
-        high = -_optimum(-objective, matrix, lower, upper, integral)
+        low = solve(objective)
+        high = -solve(-objective)
         integers = math.floor(high + _EPS) - math.ceil(low - _EPS) + 1
         if integers < threshold:
             violations.append(Violation(target.release, target.table, target.cell, target.true_value, low, high))
     return sorted(violations, key=lambda v: (v.release, v.table, v.cell))
 
 
-def _optimum(objective: np.ndarray, matrix: np.ndarray, lower: np.ndarray, upper: np.ndarray, integral: bool) -> float:
-    if integral:
-        result = milp(
-            objective,
-            constraints=LinearConstraint(matrix, lower, upper),
-            integrality=np.ones(len(objective)),
-            bounds=Bounds(0, np.inf),
-        )
-    else:
-        # Two-sided rows as A_ub x <= b_ub (the range rows) and A_eq x == 0 (the identities).
-        ranged = lower != upper
-        equal = ~ranged
-        a_ub = np.vstack([matrix[ranged], -matrix[ranged]])
-        b_ub = np.concatenate([upper[ranged], -lower[ranged]])
-        result = linprog(
-            objective,
-            A_ub=a_ub if len(b_ub) else None,
-            b_ub=b_ub if len(b_ub) else None,
-            A_eq=matrix[equal] if equal.any() else None,
-            b_eq=lower[equal] if equal.any() else None,
-            bounds=(0, None),
-            method="highs",
-        )
-    if result.status != 0:
-        raise ValueError(f"the published figures admit no true counts ({result.message})")
-    return float(result.fun)
+def _solver(matrix: np.ndarray, lower: np.ndarray, upper: np.ndarray, integral: bool) -> Callable[[np.ndarray], float]:
+    """The minimum of ``objective · x`` over ``lower <= matrix · x <= upper``, ``x >= 0`` (integral if asked)."""
+    constraint = LinearConstraint(sparse.csr_array(matrix), lower, upper)
+    integrality = np.ones(matrix.shape[1])
+    # For linprog: the range rows as A_ub x <= b_ub (both sides) and the identities as A_eq x == b_eq.
+    ranged = lower != upper
+    a_ub = sparse.csr_array(np.vstack([matrix[ranged], -matrix[ranged]])) if ranged.any() else None
+    b_ub = np.concatenate([upper[ranged], -lower[ranged]]) if ranged.any() else None
+    a_eq = sparse.csr_array(matrix[~ranged]) if (~ranged).any() else None
+    b_eq = lower[~ranged] if (~ranged).any() else None
+
+    def solve(objective: np.ndarray) -> float:
+        if integral:
+            result = milp(objective, constraints=constraint, integrality=integrality, bounds=Bounds(0, np.inf))
+        else:
+            result = linprog(objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+        if result.status != 0:
+            raise ValueError(f"the published figures admit no true counts ({result.message})")
+        return float(result.fun)
+
+    return solve
 
 
 def audit_tables(
