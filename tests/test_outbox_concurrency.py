@@ -72,6 +72,20 @@ def test_a_short_retry_after_pauses_every_send_a_long_one_only_its_chat() -> Non
     gate.acquire(gate.ticket(urgent=False))  # the pause is over: no wait
 
 
+def test_after_a_429_the_rate_goes_down_a_little_and_comes_back() -> None:
+    now = [0.0]
+    gate = SendGate(rate=30, clock=lambda: now[0])
+    gate.pause(1.0)
+    gate.pause(1.0)
+    assert abs(gate.rate - 30 * 0.97 * 0.97) < 1e-9
+    for _ in range(100):
+        gate.pause(1.0)
+    assert gate.rate == 30 * SendGate.FLOOR  # never below the floor
+    now[0] = 2.0 + SendGate.RECOVER_AFTER
+    gate.acquire(gate.ticket(urgent=False))
+    assert abs(gate.rate - 30 * SendGate.FLOOR * SendGate.RECOVER) < 1e-9
+
+
 def test_slots_go_to_replies_first_then_in_the_order_tickets_were_taken() -> None:
     import threading
 

@@ -64,12 +64,23 @@ def backoff_seconds(attempts: int) -> float:
 class SendGate:
     """Send slots for one channel: ``rate`` a second, evenly spaced (a burst of at most ``burst``, so a
     sender that wakes a few milliseconds late loses no slot), and a pause for everyone when the
-    provider asks for one. Slots go in ticket order: a ticket is taken when a delivery is handed to a
+    provider asks for one (after which the rate is a little lower for a while). Slots go in ticket
+    order: a ticket is taken when a delivery is handed to a
     sender (in the claiming thread), replies before bulk, then first come first served, so a reply
     claimed now takes the next slot whatever the bulk senders already waiting."""
 
-    def __init__(self, rate: float, burst: float = 1.5, clock: Callable[[], float] = time.monotonic) -> None:
+    # After the provider's flood control answered, the rate goes down by this factor (to at most
+    # FLOOR of what was configured: several workers share the provider's limit without knowing of each
+    # other), and back up by RECOVER every RECOVER_AFTER seconds without one.
+    SLOWDOWN = 0.97
+    FLOOR = 0.8
+    RECOVER = 1.01
+    RECOVER_AFTER = 20.0
+
+    def __init__(self, rate: float, burst: float = 1.25, clock: Callable[[], float] = time.monotonic) -> None:
+        self.configured = rate
         self.rate = rate
+        self.last_change = clock()
         self.burst = burst
         self.clock = clock
         self.tokens = 1.0
@@ -101,6 +112,9 @@ class SendGate:
                         self._cond.wait()  # an earlier ticket goes first; it notifies when it has its slot
                         continue
                     if self.rate > 0:
+                        if self.rate < self.configured and now - self.last_change >= self.RECOVER_AFTER:
+                            self.rate = min(self.configured, self.rate * self.RECOVER)
+                            self.last_change = now
                         if now > self.updated:
                             self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
                             self.updated = now
@@ -117,8 +131,11 @@ class SendGate:
 
     def pause(self, seconds: float) -> None:
         with self._cond:
-            self.paused_until = max(self.paused_until, self.clock() + seconds)
+            now = self.clock()
+            self.paused_until = max(self.paused_until, now + seconds)
             self.tokens = 0.0
+            self.rate = max(self.configured * self.FLOOR, self.rate * self.SLOWDOWN)
+            self.last_change = now
             self._cond.notify_all()
 
 
@@ -142,10 +159,7 @@ class Deliverer:
         self.adapters = adapters
         self.clock = clock
         self.concurrency = concurrency or settings.HOTLINE_OUTBOX_CONCURRENCY
-        self.gates = {
-            name: SendGate(adapter.rate_per_second)
-            for name, adapter in adapters.items()
-        }
+        self.gates = {name: SendGate(adapter.rate_per_second) for name, adapter in adapters.items()}
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:

@@ -54,10 +54,10 @@ class TelegramAdapter:
 
     def __init__(self, client: TelegramClient | None = None) -> None:
         self.client = client or TelegramClient()
-        # 3 % under the limit: sends are evenly spaced with a burst of 1.5 (so a late sender loses no
+        # 4 % under the limit: sends are evenly spaced with a burst of 1.25 (so a late sender loses no
         # slot), Telegram counts any rolling second, and a message can reach it a little sooner than
         # the one before: the margin keeps every second within the limit.
-        self.rate_per_second = float(settings.TELEGRAM_GLOBAL_RATE) * 0.97
+        self.rate_per_second = float(settings.TELEGRAM_GLOBAL_RATE) * 0.96
         self.chat_interval = 1.0 / float(settings.TELEGRAM_CHAT_RATE)
         # A post's image is uploaded once per worker; later messages reuse Telegram's file_id.
         self.file_ids: dict[str, str] = {}
