@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from hotline.accounts.models import User
 from hotline.audit import log as audit
@@ -53,25 +54,28 @@ class Request:
 def check(request: Request, *, today: date | None = None) -> None:
     today = today or timezone.localdate()
     if request.start < FIRST_DAY:
-        raise ReleaseError(f"The period cannot start before {FIRST_DAY.isoformat()}.")
+        raise ReleaseError(_("The period cannot start before %(day)s.") % {"day": FIRST_DAY.isoformat()})
     if request.end >= today:
-        raise ReleaseError("The period must end before today: a day still under way is not counted.")
+        raise ReleaseError(_("The period must end before today: a day still under way is not counted."))
     if request.end < request.start:
-        raise ReleaseError("The period ends before it starts.")
+        raise ReleaseError(_("The period ends before it starts."))
     if (request.end - request.start).days + 1 > MAX_DAYS:
-        raise ReleaseError(f"The period is too long: at most {MAX_DAYS} days.")
+        raise ReleaseError(_("The period is too long: at most %(days)s days.") % {"days": MAX_DAYS})
     if not request.breakdowns:
-        raise ReleaseError("Choose at least one breakdown.")
+        raise ReleaseError(_("Choose at least one breakdown."))
     unknown = [b for b in request.breakdowns if b not in compute.BREAKDOWNS]
     if unknown:
-        raise ReleaseError("Unknown breakdown: " + ", ".join(sorted(unknown))[:200])
+        raise ReleaseError(_("Unknown breakdown: %(names)s") % {"names": ", ".join(sorted(unknown))[:200]})
     if len(set(request.breakdowns)) != len(request.breakdowns):
-        raise ReleaseError("A breakdown is chosen twice.")
+        raise ReleaseError(_("A breakdown is chosen twice."))
     if set(request.texts) - set(TEXT_LANGUAGES):
-        raise ReleaseError("Texts are in Russian, Ukrainian and English only.")
+        raise ReleaseError(_("Texts are in Russian, Ukrainian and English only."))
     for language, text in request.texts.items():
         if len(text) > MAX_TEXT:
-            raise ReleaseError(f"The {language} text is too long: at most {MAX_TEXT} characters.")
+            raise ReleaseError(
+                _("The %(language)s text is too long: at most %(n)s characters.")
+                % {"language": language, "n": MAX_TEXT}
+            )
 
 
 def published_numbers(request: Request, seed: int) -> dict[str, object]:
@@ -95,10 +99,10 @@ def published_numbers(request: Request, seed: int) -> dict[str, object]:
 
 def do_prepare(actor: Actor, user: User, request: Request, *, corrects: Release | None = None) -> Release:
     if user.staff_role not in PREPARERS:
-        raise ReleaseError("Only analysts, supervisors and admins prepare releases.")
+        raise ReleaseError(_("Only analysts, supervisors and admins prepare releases."))
     check(request)
     if corrects is not None and corrects.state != Release.State.APPROVED:
-        raise ReleaseError("Only a published release can be corrected; edit the draft instead.")
+        raise ReleaseError(_("Only a published release can be corrected."))
     seed = secrets.randbits(62)
     numbers = published_numbers(request, seed)
     with transaction.atomic():
@@ -139,22 +143,22 @@ def do_prepare(actor: Actor, user: User, request: Request, *, corrects: Release 
 
 def do_approve(actor: Actor, user: User, release_id: int) -> Release:
     if user.staff_role not in APPROVERS:
-        raise ReleaseError("Only supervisors and admins approve releases.")
+        raise ReleaseError(_("Only supervisors and admins approve releases."))
     with transaction.atomic():
         release = Release.objects.select_for_update().filter(pk=release_id).first()
         if release is None:
-            raise ReleaseError("There is no such release.")
+            raise ReleaseError(_("There is no such release."))
         if release.state != Release.State.DRAFT:
-            raise ReleaseError("This release is already published.")
+            raise ReleaseError(_("This release is already published."))
         if release.prepared_by_id == user.pk:
-            raise ReleaseError("Someone other than the person who prepared a release approves it.")
+            raise ReleaseError(_("Someone other than the person who prepared a release approves it."))
         if (
             release.supersedes_id is not None
             and Release.objects.filter(
                 lineage=release.lineage, state=Release.State.APPROVED, version__gt=release.version
             ).exists()
         ):
-            raise ReleaseError("A newer version of this release is already published.")
+            raise ReleaseError(_("A newer version of this release is already published."))
         now = timezone.now()
         Release.objects.filter(pk=release.pk, state=Release.State.DRAFT).update(
             state=Release.State.APPROVED, approved_by=user, approved_at=now
@@ -166,13 +170,13 @@ def do_approve(actor: Actor, user: User, release_id: int) -> Release:
 
 def do_discard(actor: Actor, user: User, release_id: int) -> None:
     if user.staff_role not in PREPARERS:
-        raise ReleaseError("Only analysts, supervisors and admins handle releases.")
+        raise ReleaseError(_("Only analysts, supervisors and admins handle releases."))
     with transaction.atomic():
         release = Release.objects.select_for_update().filter(pk=release_id).first()
         if release is None:
-            raise ReleaseError("There is no such release.")
+            raise ReleaseError(_("There is no such release."))
         if release.state != Release.State.DRAFT:
-            raise ReleaseError("A published release is never deleted; publish a correction instead.")
+            raise ReleaseError(_("A published release is never deleted; publish a correction instead."))
         audit.record(actor, "figures.release.discard", "release", release.pk, {"version": release.version})
         release.delete()
 

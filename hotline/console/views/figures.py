@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -27,13 +27,13 @@ from hotline.inputs import parse_int
 PRESETS = (7, 30, 90, 365)
 MAX_DASHBOARD_DAYS = 5 * 366
 BREAKDOWN_LABELS = {
-    "channel": "By channel",
-    "category": "By category",
-    "region": "By region",
-    "status": "By status",
-    "language": "By language",
-    "month": "By month",
-    "week": "By week",
+    "channel": gettext_lazy("By channel"),
+    "category": gettext_lazy("By category"),
+    "region": gettext_lazy("By region"),
+    "status": gettext_lazy("By status"),
+    "language": gettext_lazy("By language"),
+    "month": gettext_lazy("By month"),
+    "week": gettext_lazy("By week"),
 }
 
 
@@ -141,7 +141,7 @@ def release_list(request: HttpRequest) -> HttpResponse:
 def _form_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
     start, end = releases.default_period()
     return {
-        "breakdowns": [(name, _(BREAKDOWN_LABELS[name])) for name in compute.BREAKDOWNS],
+        "breakdowns": [(name, str(BREAKDOWN_LABELS[name])) for name in compute.BREAKDOWNS],
         "chosen": list(compute.FIELD_BREAKDOWNS),
         "start": start.isoformat(),
         "end": end.isoformat(),
