@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "hotline.news",
     "hotline.portal",
     "hotline.pagetexts",
+    "hotline.figures",
 ]
 
 MIDDLEWARE = [

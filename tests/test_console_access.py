@@ -66,6 +66,11 @@ RULES: dict[str, frozenset[Role] | str] = {
     "console:handoff_outcome": HANDOFF,
     "console:load": SEE_ALL,
     "console:figures": FIGURES,
+    "console:figures_releases": FIGURES,
+    "console:figures_release_new": FIGURES,
+    "console:figures_release": FIGURES,
+    "console:figures_release_approve": SEE_ALL,
+    "console:figures_release_discard": FIGURES,
     "console:audit": ADMINS,
     "console:audit_verify": ADMINS,
     "console:staff": ADMINS,
@@ -139,6 +144,7 @@ class World:
     call_id: uuid.UUID  # a phone intake in progress
     post_id: uuid.UUID  # a published post with an image
     broadcast_id: uuid.UUID  # a broadcast of it
+    release_id: int  # a figures release the analyst prepared (a draft)
 
     def args_for(self, name: str, case: Case | None = None) -> dict[str, object]:
         pattern = console_patterns()[name]
@@ -156,6 +162,7 @@ class World:
             "slug": ARTICLE,
             "post_id": self.post_id,
             "broadcast_id": self.broadcast_id,
+            "release_id": self.release_id,
         }
         return {k: values[k] for k in wanted}
 
@@ -195,7 +202,20 @@ def world(org: Org) -> World:
         published=True,
     )
     post, broadcast = _post_and_broadcast(org)
-    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org), post, broadcast)
+    release = _release(staff["analyst"])
+    return World(org, staff, work, ready, theirs, spare, reply.pk, tag.pk, _phone_call(org), post, broadcast, release)
+
+
+def _release(analyst: Staff) -> int:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hotline.figures import releases
+
+    end = timezone.localdate() - timedelta(days=1)
+    wanted = releases.Request(end - timedelta(days=30), end, ("channel", "status"), {"en": "Matrix"})
+    return releases.do_prepare(actor_of(analyst.user), analyst.user, wanted).pk
 
 
 def _post_and_broadcast(org: Org) -> tuple[uuid.UUID, uuid.UUID]:

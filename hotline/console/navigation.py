@@ -49,7 +49,16 @@ NAV: list[NavItem] = [
     NavItem("console:duty", _("Phone line"), CASEWORKERS),
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
-    NavItem("console:figures", _("Figures"), FIGURES),
+    NavItem(
+        "console:figures",
+        _("Figures"),
+        FIGURES,
+        also=(
+            "console:figures_releases",
+            "console:figures_release_new",
+            "console:figures_release",
+        ),
+    ),
     NavItem("console:posts", _("Posts"), PUBLISHERS, also=POST_PAGES),
     NavItem("console:content", _("Replies and tags"), SEE_ALL - ADMINS),
     # Admins also keep the website's pages and the knowledge base: the same entry, three tabs.

@@ -3,7 +3,19 @@ in the authorization matrix test (tests/test_console_access.py)."""
 
 from django.urls import path, register_converter
 
-from hotline.console.views import admin, articles, case, duty, handoff, oversight, page_texts, phone, posts, queue
+from hotline.console.views import (
+    admin,
+    articles,
+    case,
+    duty,
+    figures,
+    handoff,
+    oversight,
+    page_texts,
+    phone,
+    posts,
+    queue,
+)
 from hotline.inputs import IdConverter
 
 register_converter(IdConverter, "id")  # ids in paths: at most 18 digits (Django's <int:> takes any number)
@@ -41,7 +53,12 @@ urlpatterns = [
     path("handoff/<uuid:case_id>/", handoff.handoff_case, name="handoff_case"),
     path("handoff/<uuid:case_id>/outcome/", handoff.handoff_outcome, name="handoff_outcome"),
     path("load/", oversight.load, name="load"),
-    path("figures/", oversight.figures, name="figures"),
+    path("figures/", figures.figures, name="figures"),
+    path("figures/releases/", figures.release_list, name="figures_releases"),
+    path("figures/releases/new/", figures.release_new, name="figures_release_new"),
+    path("figures/releases/<id:release_id>/", figures.release_page, name="figures_release"),
+    path("figures/releases/<id:release_id>/approve/", figures.release_approve, name="figures_release_approve"),
+    path("figures/releases/<id:release_id>/discard/", figures.release_discard, name="figures_release_discard"),
     path("audit/", oversight.audit_log, name="audit"),
     path("audit/verify/", oversight.audit_verify, name="audit_verify"),
     path("staff/", admin.staff_list, name="staff"),

@@ -67,3 +67,11 @@ class ArticleVersion(models.Model):
     def texts(self) -> dict[str, Any]:
         texts: dict[str, Any] = self.content.get("texts", {})
         return texts
+
+
+class AutoAnswerDay(models.Model):
+    """How many questions the bot answered from the knowledge base on one day: a number, nothing more
+    (never the question, the article, the language or the chat). Written by ``kb.counter``."""
+
+    day = models.DateField(unique=True)
+    count = models.PositiveIntegerField(default=0)

@@ -88,6 +88,8 @@ def link(mode: Mode, language: str, slug: str, anchor: str = "") -> str:
         return f"{name}.html{suffix}"
     if slug == "home":
         return reverse("portal:home", args=[language]) + suffix
+    if slug == "figures":
+        return reverse("portal:figures", args=[language]) + suffix
     if slug in ("faq", "contacts", "apply", "receipt"):
         return reverse(f"portal:{slug}", args=[language]) + suffix
     return reverse("portal:page", args=[language, slug]) + suffix

@@ -11,7 +11,9 @@ its signature are copied too, so a copy of the mirror can be checked like any ot
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
@@ -74,6 +76,43 @@ def _frame(language: str, slug: str) -> dict[str, object]:
     return context
 
 
+def _export_figures(language: str, put: Callable[[str, str], None]) -> None:
+    """The published figures: the list page, a page, CSV and JSON per release, and the Atom feed."""
+    from hotline.figures import publish, releases
+    from hotline.portal.views import figures
+
+    frame_ = _frame(language, "figures")
+    put(
+        f"{language}/figures.html",
+        render_to_string("portal/figures.html", {**frame_, **figures.list_context(language, "export")}),
+    )
+    shown = releases.public_releases()
+    older = [r for r in _approved() if r not in shown]
+    for release in [*shown, *older]:
+        context = {
+            **frame_,
+            "words": figures.WORDS[language],
+            "feed": figures.feed_link("export", language),
+            **figures.release_context(release, language, "export"),
+        }
+        put(f"{language}/figures-{release.pk}.html", render_to_string("portal/figures_release.html", context))
+        put(f"{language}/figures-{release.pk}.csv", publish.as_csv(release, language))
+        put(f"{language}/figures-{release.pk}.json", publish.as_json(release))
+    feed = publish.atom(
+        shown,
+        language,
+        self_href="figures.atom",
+        link_of=lambda r: figures.links("export", language, r)["page"],
+    )
+    put(f"{language}/figures.atom", feed)
+
+
+def _approved() -> list[Any]:
+    from hotline.figures.models import Release
+
+    return list(Release.objects.filter(state=Release.State.APPROVED).order_by("pk"))
+
+
 def export_site(directory: Path) -> list[Path]:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
@@ -108,6 +147,8 @@ def export_site(directory: Path) -> list[Path]:
                 if slug == "apply":
                     context["live"] = live_links(signed, language)
                 put(f"{language}/{content.link('export', language, slug)}", render_to_string(template, context))
+        with translation.override(language):
+            _export_figures(language, put)
     put("index.html", render_to_string("portal/export_index.html", {"languages": [(c, NAMES[c]) for c in LANGUAGES]}))
     css = finders.find("portal/portal.css")
     if not css:

@@ -399,6 +399,9 @@ def _on_text(chat: Chat, text: str) -> None:
         # Operators see everything an applicant writes, answered by the bot or not.
         actions.do_add_message(ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body=text)
     if known is not None:
+        from hotline.kb.counter import count_auto_answer
+
+        count_auto_answer()  # a number per day for the figures, nothing about the question
         chat.say(f"{known.title}\n\n{known.answer}", markup=_person_button(chat.language))
     elif case is None:
         chat.step(engine.Start(language=chat.language), restart=True)

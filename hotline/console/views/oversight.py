@@ -1,5 +1,5 @@
-"""Looking over the work: live load for supervisors, aggregate figures for analysts, the audit log
-for admins. None of these pages shows case content."""
+"""Looking over the work: live load for supervisors, the audit log for admins (figures are in
+``views/figures.py``). None of these pages shows case content."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import statistics
 from datetime import datetime, timedelta
 
 from django.db.models import Count
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models.functions import TruncHour
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,12 +17,11 @@ from hotline.audit import log as audit
 from hotline.audit.models import AuditEvent
 from hotline.cases.models import Case
 from hotline.console import queue
-from hotline.console.access import ADMINS, FIGURES, SEE_ALL, case_number, staff_view
+from hotline.console.access import ADMINS, SEE_ALL, case_number, staff_view
 from hotline.console.render import page, problem
 from hotline.console.views.queue import me
 from hotline.core.lifecycle import OPEN, Status
 from hotline.inputs import INT64_MAX, parse_int
-from hotline.news import subscribers
 
 _OPEN = [s.value for s in OPEN]
 WAITING_SAMPLE = 1000
@@ -83,40 +82,6 @@ def _waits(request: HttpRequest, now: datetime) -> dict[str, object]:
         "longest": round(minutes[-1]),
         "over_hour": sum(1 for m in minutes if m > 60),
     }
-
-
-def _suppressed(rows: list[tuple[str, int]]) -> list[tuple[str, str]]:
-    return [(label, f"<{SMALL_COUNT}" if 0 < n < SMALL_COUNT else str(n)) for label, n in rows]
-
-
-@staff_view(FIGURES)
-@require_safe
-def figures(request: HttpRequest) -> HttpResponse:
-    """Counts for publication: by day, channel, category, region and outcome; small numbers hidden."""
-    days = parse_int(request.GET.get("days", "30"), minimum=1, maximum=365)
-    if days not in (7, 30, 90, 365):
-        return problem(request, _("Choose a period of 7, 30, 90 or 365 days."))
-    since = timezone.now() - timedelta(days=days)
-    cases = Case.objects.filter(created_at__gte=since)
-
-    def by(field: str) -> list[tuple[str, str]]:
-        rows = cases.values(field).annotate(n=Count("id")).order_by("-n").values_list(field, "n")
-        return _suppressed([(str(k), n) for k, n in rows])
-
-    per_day = cases.annotate(day=TruncDay("created_at")).values("day").annotate(n=Count("id")).order_by("day")
-    context = {
-        "days": days,
-        "total": cases.count(),
-        "per_day": _suppressed([(row["day"].date().isoformat(), row["n"]) for row in per_day]),
-        "by_channel": by("channel"),
-        "by_category": by("category"),
-        "by_region": by("region"),
-        "by_status": by("status"),
-        # News subscribers now, per language: counts only (a subscriber is a chat, nothing more).
-        "subscribers": _suppressed([(language.upper(), n) for language, n in subscribers.counts().items()]),
-        "small": SMALL_COUNT,
-    }
-    return page(request, "console/figures.html", context)
 
 
 @staff_view(ADMINS)

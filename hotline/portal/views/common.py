@@ -42,6 +42,7 @@ def nav_labels() -> dict[str, str]:
         "safety": _("Staying safe"),
         "apply": _("Apply online"),
         "receipt": _("I have a receipt"),
+        "figures": _("Figures"),
     }
 
 

@@ -1,0 +1,205 @@
+"""Counting for the figures: every number here is one aggregate query in the database (GROUP BY on
+indexed columns, truncation to day / week / month there too); nothing loops over cases in Python, so
+the cost grows with the number of groups, not with the number of cases.
+
+A period is two dates, both included, in the server's time zone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from hotline.cases.models import Case, Message
+from hotline.channels.voice.models import Call
+from hotline.core.lifecycle import Status
+from hotline.core.metadata import Category, ChannelKind, Direction, Region
+from hotline.kb.models import AutoAnswerDay
+from hotline.news import subscribers
+from hotline.news.models import Broadcast
+
+LANGUAGES = ("ru", "uk", "en")
+UNITS = ("day", "week", "month")
+# Breakdowns of the cases opened in a period: each is one table of one population, so a release can
+# round them all together (controlled rounding shares the total between them).
+FIELD_BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "channel": tuple(c.value for c in ChannelKind),
+    "category": tuple(c.value for c in Category),
+    "region": tuple(r.value for r in Region),
+    "status": tuple(s.value for s in Status),
+    "language": (*LANGUAGES, "unknown"),
+}
+TIME_BREAKDOWNS = ("month", "week")
+BREAKDOWNS: tuple[str, ...] = (*FIELD_BREAKDOWNS, *TIME_BREAKDOWNS)
+CALL_OUTCOMES = ("answered", "missed", "voicemail", "callback", "informed")
+_TRUNC = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # included
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=timezone.get_current_timezone())
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone())
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def cases_in(period: Period) -> QuerySet[Case]:
+    return Case.objects.filter(created_at__gte=period.since, created_at__lt=period.until)
+
+
+def buckets(period: Period, unit: str) -> list[date]:
+    """Every day / week (Monday) / month (first day) the period touches, in order."""
+    if unit == "day":
+        return [period.start + timedelta(days=i) for i in range(period.days)]
+    if unit == "week":
+        first = period.start - timedelta(days=period.start.weekday())
+        return [first + timedelta(weeks=i) for i in range((period.end - first).days // 7 + 1)]
+    out, current = [], period.start.replace(day=1)
+    while current <= period.end:
+        out.append(current)
+        current = (current + timedelta(days=32)).replace(day=1)
+    return out
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        moment: datetime = timezone.localtime(value) if timezone.is_aware(value) else value
+        return moment.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def series(period: Period, unit: str) -> dict[str, int]:
+    """Cases opened per day, week or month: every bucket, zeros included (one GROUP BY)."""
+    trunc = _TRUNC[unit]("created_at", tzinfo=timezone.get_current_timezone())
+    rows = cases_in(period).annotate(b=trunc).values("b").annotate(n=Count("id")).values_list("b", "n")
+    found: dict[date, int] = {}
+    for bucket, n in rows:
+        key = _as_date(bucket)
+        found[key] = found.get(key, 0) + n
+    return {b.isoformat(): found.get(b, 0) for b in buckets(period, unit)}
+
+
+def breakdown(period: Period, name: str) -> dict[str, int]:
+    """One table of the cases opened in the period, every known cell shown (zeros too)."""
+    if name in TIME_BREAKDOWNS:
+        return series(period, name)
+    cells = FIELD_BREAKDOWNS[name]
+    rows = cases_in(period).order_by().values(name).annotate(n=Count("id")).values_list(name, "n")
+    found: dict[str, int] = {}
+    for key, n in rows:
+        key = key or "unknown"
+        key = key if key in cells else "other" if "other" in cells else "unknown"
+        found[key] = found.get(key, 0) + n
+    return {cell: found.get(cell, 0) for cell in cells}
+
+
+def calls(period: Period) -> dict[str, int]:
+    """Phone calls that started in the period, by outcome (answered, missed, voicemail, …)."""
+    rows = (
+        Call.objects.filter(started_at__gte=period.since, started_at__lt=period.until)
+        .order_by()
+        .values("outcome")
+        .annotate(n=Count("id"))
+        .values_list("outcome", "n")
+    )
+    found = {(k or "in_progress"): n for k, n in rows}
+    return {k: found.get(k, 0) for k in (*CALL_OUTCOMES, "in_progress")}
+
+
+def _delay_sql() -> str:
+    case, message = Case._meta.db_table, Message._meta.db_table
+    first = f"(SELECT MIN(m.created_at) FROM {message} m WHERE m.case_id = c.id AND m.direction = %s)"  # noqa: S608
+    if connection.vendor == "postgresql":
+        minutes = f"FLOOR(EXTRACT(EPOCH FROM ({first} - c.created_at)) / 60)"
+    else:
+        minutes = f"CAST((julianday({first}) - julianday(c.created_at)) * 1440 AS INTEGER)"
+    return (
+        f"SELECT m, COUNT(*) FROM (SELECT {minutes} AS m FROM {case} c "  # noqa: S608
+        f"WHERE c.created_at >= %s AND c.created_at < %s) d WHERE m IS NOT NULL GROUP BY m"
+    )
+
+
+def _percentile(histogram: list[tuple[int, int]], fraction: float) -> int | None:
+    total = sum(n for _m, n in histogram)
+    if not total:
+        return None
+    rank = fraction * total
+    seen = 0
+    for minutes, n in sorted(histogram):
+        seen += n
+        if seen >= rank:
+            return max(0, minutes)
+    return max(0, histogram[-1][0])
+
+
+def queue_health(period: Period) -> dict[str, int | None]:
+    """Minutes from a case's creation to our first outbound message (median, 90th percentile), as a
+    histogram of whole minutes grouped in the database; and the cases waiting for an operator now."""
+    since, until = period.since, period.until
+    params: list[Any] = [Direction.OUTBOUND.value]
+    if connection.vendor == "sqlite":
+        # SQLite stores times as UTC text: compare as the ORM writes them.
+        params += [_sqlite_time(since), _sqlite_time(until)]
+    else:
+        params += [since, until]
+    with connection.cursor() as cursor:
+        cursor.execute(_delay_sql(), params)
+        histogram = [(int(m), int(n)) for m, n in cursor.fetchall()]
+    waiting = Case.objects.filter(status__in=[Status.NEW, Status.TRIAGE]).count()
+    return {
+        "answered": sum(n for _m, n in histogram),
+        "median_minutes": _percentile(histogram, 0.5),
+        "p90_minutes": _percentile(histogram, 0.9),
+        "waiting_now": waiting,
+    }
+
+
+def _sqlite_time(value: datetime) -> str:
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def news(period: Period) -> dict[str, Any]:
+    """Subscribers now per language, and the broadcasts started in the period with their reach."""
+    reach = Broadcast.objects.filter(created_at__gte=period.since, created_at__lt=period.until).aggregate(
+        broadcasts=Count("id"), sent=Sum("sent")
+    )
+    return {
+        "subscribers": subscribers.counts(),
+        "broadcasts": reach["broadcasts"] or 0,
+        "reached": reach["sent"] or 0,
+    }
+
+
+def auto_answers(period: Period) -> dict[str, int]:
+    """Questions the bot answered from the knowledge base, per day (a counter of numbers only)."""
+    rows = AutoAnswerDay.objects.filter(day__gte=period.start, day__lte=period.end).values_list("day", "count")
+    found = dict(rows)
+    return {d.isoformat(): found.get(d, 0) for d in buckets(period, "day")}
+
+
+def total(period: Period) -> int:
+    return cases_in(period).count()
+
+
+def total_until(end: date) -> int:
+    """Every case opened from the launch until the end of ``end``."""
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone())
+    return Case.objects.filter(created_at__lt=until).count()
