@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -300,3 +300,39 @@ def test_static_export_contains_the_releases(people: dict[str, Staff], tmp_path:
         assert "figures.html" in (tmp_path / language / "index.html").read_text()
     assert "Експорт" in (tmp_path / "uk" / f"figures-{release.pk}.html").read_text()
     assert not (tmp_path / "en" / f"figures-{draft.pk}.html").exists()
+
+
+def test_releases_cover_separate_periods_and_consecutive_ones_add_up_to_the_total_since_launch(
+    people: dict[str, Staff],
+) -> None:
+    from hotline.cases.models import Case
+
+    ana_user, sam_user = people["analyst"].user, people["supervisor"].user
+    # Seven cases on one day, three on the next: small counts on either side of a release boundary.
+    day_one, day_two = START + timedelta(days=3), START + timedelta(days=4)
+    cases = list(Case.objects.order_by("pk"))
+    for i, case in enumerate(cases[:10]):
+        day = day_one if i < 7 else day_two
+        Case.objects.filter(pk=case.pk).update(created_at=timezone.make_aware(datetime.combine(day, time(12))))
+    Case.objects.filter(pk__in=[c.pk for c in cases[10:]]).update(
+        created_at=timezone.make_aware(datetime.combine(START + timedelta(days=9), time(12)))
+    )
+    first = releases.do_prepare(
+        actor_of(ana_user), ana_user, releases.Request(START, day_one, ("channel", "status"), {"en": "a"})
+    )
+    releases.do_approve(actor_of(sam_user), sam_user, first.pk)
+    with pytest.raises(releases.ReleaseError, match="overlaps a published release"):
+        releases.do_prepare(actor_of(ana_user), ana_user, releases.Request(START, YESTERDAY, ("channel",), {}))
+    second = releases.do_prepare(
+        actor_of(ana_user), ana_user, releases.Request(day_two, YESTERDAY, ("channel", "status"), {"en": "b"})
+    )
+    releases.do_approve(actor_of(sam_user), sam_user, second.pk)
+    one, two = first.published, second.published
+    # Rounded on the running count: the periods add up to "since the launch" exactly, so subtracting
+    # one release from another gives nothing the rounding does not already allow.
+    assert one["total"] + two["total"] == two["cumulative"]
+    assert one["cumulative"] == one["total"]
+    for numbers in (one, two):
+        assert numbers["total"] % 5 == 0
+        for table in numbers["tables"]:
+            assert sum(table["cells"].values()) == table["total"] == numbers["total"]

@@ -1,9 +1,9 @@
 """The only writers of releases. Each action runs in one transaction and records an audit event.
 
 * :func:`do_prepare` — an analyst (or supervisor, admin) chooses a period, the breakdowns and a short
-  text per language. The counts are taken now and rounded together by
-  ``hotline.core.disclosure.round_tables`` with a fresh random seed (kept on the row); the rounded
-  numbers are frozen into the release. Nothing else about the counts is kept.
+  text per language. The counts are taken now, rounded (:func:`published_numbers`: consistently
+  across releases, docs/figures.md), audited as an attacker would, and the rounded numbers are frozen
+  into the release. Nothing else about the counts is kept.
 * :func:`do_approve` — a supervisor or admin other than the preparer (four eyes) approves a draft:
   it is published as it is, and never changes again.
 * :func:`do_discard` — a draft nobody approved can be thrown away.
@@ -25,10 +25,11 @@ from django.utils.translation import gettext as _
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.core.actor import Actor
-from hotline.core.disclosure import round_tables
+from hotline.core.disclosure import ConsistentRounding, round_tables
 from hotline.core.lifecycle import Role
 from hotline.figures import compute
 from hotline.figures.models import Release
+from hotline.keyring import server_keys
 
 BASE = 5
 PREPARERS = frozenset({Role.ANALYST, Role.SUPERVISOR, Role.ADMIN})
@@ -78,23 +79,64 @@ def check(request: Request, *, today: date | None = None) -> None:
             )
 
 
+def rounding_secret() -> int:
+    """The installation's private number for rounding consistently across releases (derived from the
+    index key, so it is never stored and never published)."""
+    return int.from_bytes(server_keys.get().blind_index("figures:rounding", "v1")[:8], "big")
+
+
 def published_numbers(request: Request, seed: int) -> dict[str, object]:
-    """Count in the database and round: what the release will publish, and nothing else."""
+    """Count in the database and round: what the release will publish, and nothing else.
+
+    * The period's total and every time series are rounded on the running count since the launch
+      (``ConsistentRounding``): a period shows the same figures in every release, and consecutive
+      periods add up to the "since the launch" figure exactly, so no two releases can be subtracted
+      to pin a small count.
+    * The breakdowns (channel, category, …) are controlled-rounded to that total with the release's
+      seed. Releases cover separate periods (:func:`do_prepare` refuses an overlap), and a correction
+      reuses its predecessor's seed, so no two breakdowns of the same cases are rounded apart.
+    * Before anything is kept, the attacker's audit (``figures_audit``) must find no count below the
+      threshold that these numbers pin down.
+    """
+    rounding = ConsistentRounding(rounding_secret(), base=BASE)
     period = compute.Period(request.start, request.end)
-    tables = {name: compute.breakdown(period, name) for name in request.breakdowns}
-    rounded = round_tables(tables, base=BASE, seed=seed)
-    # "Since the launch": a separate population, rounded on its own to the same base.
-    cumulative = round_tables({"all": {"all": compute.total_until(request.end)}}, base=BASE, seed=seed + 1)[0]
-    by_name = {t.name: t for t in rounded}
+    before = compute.total_until(request.start - timedelta(days=1))
+    count = compute.total(period)
+    published_total = rounding.period_total(count, before=before)
+    field_true = {n: compute.breakdown(period, n) for n in request.breakdowns if n in compute.FIELD_BREAKDOWNS}
+    series_true = {n: compute.breakdown(period, n) for n in request.breakdowns if n in compute.TIME_BREAKDOWNS}
+    rounded = (
+        {t.name: t for t in round_tables(field_true, base=BASE, seed=seed, published_total=published_total)}
+        if field_true
+        else {}
+    )
+    for name, counts in series_true.items():
+        rounded[name] = rounding.series(name, counts, before=before)
+    from hotline.figures_audit import audit_tables  # scipy, only when a release is prepared
+
+    true_tables = {**field_true, **series_true}
+    violations = audit_tables(true_tables, list(rounded.values()), base=BASE) if true_tables else []
+    if violations:
+        raise ReleaseError(_("These figures would let a reader work out a count under 5; the release is refused."))
     return {
         "base": BASE,
-        "total": rounded[0].total if rounded else 0,
-        "cumulative": cumulative.total,
+        "total": published_total,
+        "cumulative": rounding.cumulative(before + count),
         "tables": [
-            {"name": name, "cells": dict(by_name[name].cells), "total": by_name[name].total}
+            {"name": name, "cells": dict(rounded[name].cells), "total": rounded[name].total}
             for name in request.breakdowns
         ],
     }
+
+
+def _overlapping(request: Request, corrects: Release | None) -> Release | None:
+    """A published release of another lineage whose period shares a day with the request's."""
+    found = Release.objects.filter(
+        state=Release.State.APPROVED, period_start__lte=request.end, period_end__gte=request.start
+    )
+    if corrects is not None:
+        found = found.exclude(lineage=corrects.lineage)
+    return found.order_by("period_start").first()
 
 
 def do_prepare(actor: Actor, user: User, request: Request, *, corrects: Release | None = None) -> Release:
@@ -103,7 +145,17 @@ def do_prepare(actor: Actor, user: User, request: Request, *, corrects: Release 
     check(request)
     if corrects is not None and corrects.state != Release.State.APPROVED:
         raise ReleaseError(_("Only a published release can be corrected."))
-    seed = secrets.randbits(62)
+    other = _overlapping(request, corrects)
+    if other is not None:
+        raise ReleaseError(
+            _(
+                "The period overlaps a published release (%(start)s – %(end)s): releases cover separate periods, "
+                "so that no two of them can be subtracted. Correct that release instead, or choose other days."
+            )
+            % {"start": other.period_start.isoformat(), "end": other.period_end.isoformat()}
+        )
+    # A correction keeps its predecessor's seed: the same cases are never rounded two ways.
+    seed = corrects.seed if corrects is not None else secrets.randbits(62)
     numbers = published_numbers(request, seed)
     with transaction.atomic():
         release = Release(
