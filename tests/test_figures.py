@@ -336,3 +336,24 @@ def test_releases_cover_separate_periods_and_consecutive_ones_add_up_to_the_tota
         assert numbers["total"] % 5 == 0
         for table in numbers["tables"]:
             assert sum(table["cells"].values()) == table["total"] == numbers["total"]
+
+
+def test_finished_days_are_read_from_the_tally_and_today_is_counted_live(people: dict[str, Staff]) -> None:
+    from hotline.cases.models import Case
+    from hotline.figures.models import FigureDay
+
+    _dates_of_cases_yesterday()
+    period = compute.Period(START, timezone.localdate())
+    assert compute.breakdown(period, "channel")["telegram"] == 12
+    days = FigureDay.objects.filter(field="total").count()
+    assert days == (YESTERDAY - START).days + 1  # every finished day, zeros included
+    assert compute.tally(START, YESTERDAY) == 0  # already tallied: nothing twice
+    # A finished day's counts are frozen: a later edit does not change what was (or will be) published.
+    Case.objects.update(channel="web")
+    assert compute.breakdown(period, "channel")["telegram"] == 12
+    # Today is counted from the cases.
+    open_case("2000")
+    assert compute.total(period) == 13
+    # A case's status is what it is now: counted from the cases, never from the tally.
+    Case.objects.update(status="closed")
+    assert compute.breakdown(period, "status")["closed"] == 13

@@ -2,6 +2,10 @@
 indexed columns, truncation to day / week / month there too); nothing loops over cases in Python, so
 the cost grows with the number of groups, not with the number of cases.
 
+Finished days are read from the daily tally (``FigureDay``, kept by :func:`tally`): a year of a
+million cases is a few thousand tally rows. Only today, and the status breakdown (a case's status
+is what it is now), are counted from the cases themselves.
+
 A period is two dates, both included, in the server's time zone.
 """
 
@@ -20,6 +24,7 @@ from hotline.cases.models import Case, Message
 from hotline.channels.voice.models import Call
 from hotline.core.lifecycle import Status
 from hotline.core.metadata import Category, ChannelKind, Direction, Region
+from hotline.figures.models import FigureDay
 from hotline.kb.models import AutoAnswerDay
 from hotline.news import subscribers
 from hotline.news.models import Broadcast
@@ -86,15 +91,69 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value)[:10])
 
 
-def series(period: Period, unit: str) -> dict[str, int]:
-    """Cases opened per day, week or month: every bucket, zeros included (one GROUP BY)."""
-    trunc = _TRUNC[unit]("created_at", tzinfo=timezone.get_current_timezone())
-    rows = cases_in(period).annotate(b=trunc).values("b").annotate(n=Count("id")).values_list("b", "n")
+TALLIED_FIELDS = ("channel", "category", "region", "language")
+
+
+def _split(period: Period) -> tuple[Period | None, Period | None]:
+    """The period's finished days (read from the tally) and the rest (counted from the cases)."""
+    today = timezone.localdate()
+    if period.end < today:
+        return period, None
+    if period.start >= today:
+        return None, period
+    return Period(period.start, today - timedelta(days=1)), Period(today, period.end)
+
+
+def _tallied(period: Period, field: str) -> list[tuple[date, str, int]]:
+    tally(period.start, period.end)
+    return list(
+        FigureDay.objects.filter(field=field, day__gte=period.start, day__lte=period.end).values_list(
+            "day", "value", "count"
+        )
+    )
+
+
+def _daily_live(period: Period) -> dict[date, int]:
+    trunc = TruncDay("created_at", tzinfo=timezone.get_current_timezone())
+    rows = cases_in(period).order_by().annotate(b=trunc).values("b").annotate(n=Count("id")).values_list("b", "n")
     found: dict[date, int] = {}
     for bucket, n in rows:
         key = _as_date(bucket)
         found[key] = found.get(key, 0) + n
-    return {b.isoformat(): found.get(b, 0) for b in buckets(period, unit)}
+    return found
+
+
+def daily(period: Period) -> dict[date, int]:
+    """Cases opened per day of the period (days without cases left out)."""
+    done, live = _split(period)
+    found: dict[date, int] = {}
+    if done is not None:
+        for day, _value, count in _tallied(done, "total"):
+            if count:
+                found[day] = found.get(day, 0) + count
+    if live is not None:
+        for day, count in _daily_live(live).items():
+            found[day] = found.get(day, 0) + count
+    return found
+
+
+def series(period: Period, unit: str) -> dict[str, int]:
+    """Cases opened per day, week or month: every bucket, zeros included."""
+    keys = buckets(period, unit)
+    found: dict[date, int] = dict.fromkeys(keys, 0)
+    for day, count in daily(period).items():
+        if unit == "day":
+            bucket = day
+        elif unit == "week":
+            bucket = day - timedelta(days=day.weekday())
+        else:
+            bucket = day.replace(day=1)
+        found[bucket] = found.get(bucket, 0) + count
+    return {b.isoformat(): found.get(b, 0) for b in keys}
+
+
+def _field_live(period: Period, name: str) -> list[tuple[str, int]]:
+    return list(cases_in(period).order_by().values(name).annotate(n=Count("id")).values_list(name, "n"))
 
 
 def breakdown(period: Period, name: str) -> dict[str, int]:
@@ -102,13 +161,62 @@ def breakdown(period: Period, name: str) -> dict[str, int]:
     if name in TIME_BREAKDOWNS:
         return series(period, name)
     cells = FIELD_BREAKDOWNS[name]
-    rows = cases_in(period).order_by().values(name).annotate(n=Count("id")).values_list(name, "n")
+    rows: list[tuple[str, int]] = []
+    done, live = _split(period) if name in TALLIED_FIELDS else (None, period)
+    if done is not None:
+        rows += [(value, count) for _day, value, count in _tallied(done, name)]
+    if live is not None:
+        rows += _field_live(live, name)
     found: dict[str, int] = {}
     for key, n in rows:
         key = key or "unknown"
         key = key if key in cells else "other" if "other" in cells else "unknown"
         found[key] = found.get(key, 0) + n
     return {cell: found.get(cell, 0) for cell in cells}
+
+
+def tally(start: date, end: date) -> int:
+    """Tally the finished days from ``start`` to ``end`` that are not tallied yet (one GROUP BY per field
+    over those days' cases); return how many days were added. Safe to run from several processes: a
+    day is written whole, in one transaction, or not at all."""
+    from django.db import IntegrityError, transaction
+
+    end = min(end, timezone.localdate() - timedelta(days=1))
+    if end < start:
+        return 0
+    have = set(FigureDay.objects.filter(field="total", day__gte=start, day__lte=end).values_list("day", flat=True))
+    missing = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    missing = [d for d in missing if d not in have]
+    if not missing:
+        return 0
+    span = Period(missing[0], missing[-1])
+    wanted = set(missing)
+    trunc = TruncDay("created_at", tzinfo=timezone.get_current_timezone())
+    rows: list[FigureDay] = []
+    totals = {day: 0 for day in missing}
+    for day, n in _daily_live(span).items():
+        if day in wanted:
+            totals[day] = n
+    rows += [FigureDay(day=day, field="total", value="", count=n) for day, n in totals.items()]
+    for field in TALLIED_FIELDS:
+        grouped = (
+            cases_in(span)
+            .order_by()
+            .annotate(b=trunc)
+            .values("b", field)
+            .annotate(n=Count("id"))
+            .values_list("b", field, "n")
+        )
+        for bucket, value, n in grouped:
+            day = _as_date(bucket)
+            if day in wanted:
+                rows.append(FigureDay(day=day, field=field, value=str(value or "")[:32], count=n))
+    try:
+        with transaction.atomic():
+            FigureDay.objects.bulk_create(rows, batch_size=2000)
+    except IntegrityError:
+        return 0  # another process tallied the same days first
+    return len(missing)
 
 
 def calls(period: Period) -> dict[str, int]:
@@ -196,10 +304,13 @@ def auto_answers(period: Period) -> dict[str, int]:
 
 
 def total(period: Period) -> int:
-    return cases_in(period).count()
+    return sum(daily(period).values())
 
 
 def total_until(end: date) -> int:
     """Every case opened from the launch until the end of ``end``."""
-    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone())
-    return Case.objects.filter(created_at__lt=until).count()
+    first = Case.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    if first is None:
+        return 0
+    start = timezone.localtime(first).date()
+    return total(Period(start, end)) if start <= end else 0

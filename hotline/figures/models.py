@@ -53,3 +53,20 @@ class Release(models.Model):
         if self.state == Release.State.APPROVED:
             raise ReleaseImmutable(f"release {self.pk} is published and cannot be deleted")
         return super().delete(*args, **kwargs)
+
+
+class FigureDay(models.Model):
+    """The count of cases opened on one finished day, per value of one field (``field="total"``: all of
+    them, written for every tallied day, zero included — its presence says the day is tallied).
+
+    Kept by the worker (``figures-tally``) for days before today, so counting a year of a million
+    cases reads a few thousand rows, and so the counts of a published day never change afterwards
+    (a later edit of a case's category is not a change of what was published)."""
+
+    day = models.DateField()
+    field = models.CharField(max_length=16)
+    value = models.CharField(max_length=32)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["field", "day", "value"], name="figure_day_unique")]

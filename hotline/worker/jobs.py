@@ -43,6 +43,18 @@ def _prune_telegram() -> None:
     prune_processed()
 
 
+def _tally_figures() -> None:
+    """Count each finished day once (``figures.compute.tally``), so figures read days, not cases."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hotline.figures.compute import tally
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    tally(yesterday - timedelta(days=400), yesterday)
+
+
 def _publish_scheduled_posts() -> None:
     from hotline.news.posts import publish_due
 
@@ -62,6 +74,7 @@ JOBS: list[Job] = [
     Job("telegram-prune", lambda: 86400, _prune_telegram),
     # A scheduled post goes out within this many seconds of its time; an expired broadcast message
     # is deleted from subscribers' phones within a minute.
+    Job("figures-tally", lambda: 3600, _tally_figures),
     Job("news-publish", lambda: 20, _publish_scheduled_posts),
     Job("news-expire", lambda: 60, _expire_broadcasts),
 ]
