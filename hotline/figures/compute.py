@@ -156,13 +156,14 @@ def _field_live(period: Period, name: str) -> list[tuple[str, int]]:
     return list(cases_in(period).order_by().values(name).annotate(n=Count("id")).values_list(name, "n"))
 
 
-def breakdown(period: Period, name: str) -> dict[str, int]:
-    """One table of the cases opened in the period, every known cell shown (zeros too)."""
+def breakdown(period: Period, name: str, *, from_cases: bool = False) -> dict[str, int]:
+    """One table of the cases opened in the period, every known cell shown (zeros too); with
+    ``from_cases``, counted from the cases alone (no tally)."""
     if name in TIME_BREAKDOWNS:
         return series(period, name)
     cells = FIELD_BREAKDOWNS[name]
     rows: list[tuple[str, int]] = []
-    done, live = _split(period) if name in TALLIED_FIELDS else (None, period)
+    done, live = _split(period) if name in TALLIED_FIELDS and not from_cases else (None, period)
     if done is not None:
         rows += [(value, count) for _day, value, count in _tallied(done, name)]
     if live is not None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from hotline.core.lifecycle import Role
 from hotline.figures import compute
 from hotline.figures.models import Release
 from hotline.keyring import server_keys
+
+log = logging.getLogger("hotline.figures")
 
 BASE = 5
 PREPARERS = frozenset({Role.ANALYST, Role.SUPERVISOR, Role.ADMIN})
@@ -103,7 +106,14 @@ def published_numbers(request: Request, seed: int) -> dict[str, object]:
     before = compute.total_until(request.start - timedelta(days=1))
     count = compute.total(period)
     published_total = rounding.period_total(count, before=before)
-    field_true = {n: compute.breakdown(period, n) for n in request.breakdowns if n in compute.FIELD_BREAKDOWNS}
+    fields = [n for n in request.breakdowns if n in compute.FIELD_BREAKDOWNS]
+    field_true = {n: compute.breakdown(period, n) for n in fields}
+    if len({sum(t.values()) for t in field_true.values()} | {count}) > 1:
+        # The tally and the cases disagree (cases dated into a tallied day, a changed time zone):
+        # count this release from the cases alone, so its tables describe one population.
+        log.warning("figures: the daily tally disagrees with the cases; counting the release from the cases")
+        field_true = {n: compute.breakdown(period, n, from_cases=True) for n in fields}
+        count = sum(next(iter(field_true.values())).values())
     series_true = {n: compute.breakdown(period, n) for n in request.breakdowns if n in compute.TIME_BREAKDOWNS}
     rounded = (
         {t.name: t for t in round_tables(field_true, base=BASE, seed=seed, published_total=published_total)}
