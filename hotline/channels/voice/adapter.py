@@ -130,7 +130,8 @@ class VoiceAdapter:
                 calls.placed_callback_failed(item.payload["callback"], "not placed")
         elif item.kind in ("fetch", "delete"):
             # Never silently: an operator must know a recording may still be at the provider.
-            log.error("voice: a voicemail recording could not be %sed; it may still be at the provider", item.kind)
+            done = "downloaded" if item.kind == "fetch" else "deleted"
+            log.error("voice: a voicemail recording could not be %s; it may still be at the provider", done)
 
     def on_recipient_gone(self, identity_id: str) -> None:
         return None
