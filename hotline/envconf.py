@@ -125,3 +125,27 @@ def private_directory(name: str, path: Path) -> Path:
         # Said before logging is configured (settings are still being read); it names no person.
         print(f"hotline: {name}={str(path)!r} was mode {mode:o}; it is now {mode & 0o700:o}", file=sys.stderr)
     return path
+
+
+def env_minutes_by(name: str, keys: tuple[str, ...], default: dict[str, int]) -> dict[str, int]:
+    """Minutes per key, e.g. ``urgent=15,high=60,normal=240``. Keys not named keep their default."""
+    raw = os.environ.get(name, "").strip()
+    result = dict(default)
+    if not raw:
+        return result
+    seen: set[str] = set()
+    for item in raw.split(","):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or key not in keys:
+            raise ConfigurationError(f"{name}: each item is one of {', '.join(keys)}=minutes, not {item.strip()!r}")
+        if key in seen:
+            raise ConfigurationError(f"{name}: {key!r} is given twice")
+        seen.add(key)
+        try:
+            minutes = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name}: {key} must be a whole number of minutes, not {value!r}") from None
+        if not 1 <= minutes <= 60 * 24 * 30:
+            raise ConfigurationError(f"{name}: {key} must be between 1 and 43200 minutes, not {minutes}")
+        result[key] = minutes
+    return result

@@ -15,6 +15,7 @@ from hotline.envconf import (
     env_float,
     env_int,
     env_list,
+    env_minutes_by,
     env_secret,
     env_str,
     private_directory,
@@ -149,6 +150,12 @@ AUTH_PASSWORD_VALIDATORS = [
 # Argon2id cost for wrapping the organisation key under each staff password (floor: 64 MiB).
 HOTLINE_ARGON2_MEMLIMIT = env_int("HOTLINE_ARGON2_MEMORY_MIB", 64, minimum=64) * 1024 * 1024
 HOTLINE_ARGON2_OPSLIMIT = env_int("HOTLINE_ARGON2_ITERATIONS", 3, minimum=1)
+
+# --- first-answer targets ----------------------------------------------------------------------
+# How long a case may wait for its first answer, per priority (hotline/cases/targets.py).
+HOTLINE_FIRST_ANSWER_TARGETS = env_minutes_by(
+    "HOTLINE_FIRST_ANSWER_TARGETS", ("urgent", "high", "normal"), {"urgent": 15, "high": 60, "normal": 240}
+)
 
 # --- retention and worker ------------------------------------------------------------------------
 HOTLINE_RETENTION_DAYS = env_int("HOTLINE_RETENTION_DAYS", 90, minimum=1)
