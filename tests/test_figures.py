@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from hotline.accounts.staff import actor_of
 from hotline.core.disclosure import round_tables
-from hotline.core.lifecycle import Role, Status
+from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError
 from hotline.figures import compute, releases, texts
 from hotline.figures.models import Release, ReleaseImmutable
 from hotline.kb.counter import count_auto_answer
@@ -42,8 +42,11 @@ def people(org: Org) -> dict[str, Staff]:
 def _dates_of_cases_yesterday() -> None:
     from hotline.cases.models import Case
 
+    from hotline.cases import status_counts
+
     moment = timezone.now() - timedelta(days=1)
     Case.objects.update(created_at=moment)
+    status_counts.rebuild()  # the cases were moved behind the actions' back, as a restore might
 
 
 def _prepare(client: Client, **extra: object) -> object:
@@ -354,9 +357,49 @@ def test_finished_days_are_read_from_the_tally_and_today_is_counted_live(people:
     # Today is counted from the cases.
     open_case("2000")
     assert compute.total(period) == 13
-    # A case's status is what it is now: counted from the cases, never from the tally.
-    Case.objects.update(status="closed")
-    assert compute.breakdown(period, "status")["closed"] == 13
+    # A case's status is what it is now: the counts follow it, never the tally.
+    move(Case.objects.order_by("pk").first(), Status.CLOSED, by=people["supervisor"])  # type: ignore[arg-type]
+    assert compute.breakdown(period, "status") == compute.breakdown(period, "status", from_cases=True)
+    assert compute.breakdown(period, "status")["closed"] == 1
+
+
+def test_status_counts_follow_every_change_and_survive_folding(people: dict[str, Staff]) -> None:
+    from hotline.cases import actions, status_counts
+    from hotline.cases.models import Case, StatusChange, StatusDay
+    from hotline.core.metadata import ChannelKind, Direction
+
+    today = compute.Period(timezone.localdate(), timezone.localdate())
+
+    def agree() -> dict[str, int]:
+        kept = compute.breakdown(today, "status")
+        assert kept == compute.breakdown(today, "status", from_cases=True)
+        return kept
+
+    assert agree()["new"] == 12  # opened through the actions
+    cases = list(Case.objects.order_by("pk"))
+    sam = people["supervisor"]
+    move(cases[0], Status.TRIAGE, Status.WAITING, by=sam)
+    move(cases[1], Status.TRIAGE, Status.READY, Status.HANDED_OFF, Status.COMPLETED, by=sam)
+    actions.do_transition(actor_of(sam.user), cases[2], Status.REJECTED, RejectReason.SPAM)
+    pending = StatusChange.objects.count()
+    assert pending == 12 + 2 * 7  # one row per opening, two per transition
+    assert status_counts.fold(batch=3) == pending  # in batches of three, every row once
+    assert not StatusChange.objects.exists() and StatusDay.objects.exists()
+    assert agree() == {"new": 9, "waiting": 1, "completed": 1, "rejected": 1} | {
+        s: 0 for s in ("triage", "ready", "handed_off", "closed")
+    }
+    # The applicant writes to a waiting case: the system moves it back to triage, and the count with it.
+    actions.do_add_message(
+        actor_of(sam.user), cases[0], direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body="hello"
+    )
+    assert agree()["triage"] == 1 and agree()["waiting"] == 0
+    # A transition that rolls back leaves no change behind.
+    with pytest.raises(TransitionError):
+        move(cases[1], Status.TRIAGE, by=sam)
+    assert agree()["completed"] == 1
+    status_counts.fold()
+    status_counts.rebuild()
+    assert agree()["new"] == 9
 
 
 def test_a_release_is_counted_from_the_cases_when_the_tally_disagrees(people: dict[str, Staff]) -> None:

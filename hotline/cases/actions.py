@@ -18,6 +18,7 @@ from django.utils import timezone
 from hotline import rows
 from hotline.accounts.models import User
 from hotline.audit import log as audit
+from hotline.cases import status_counts
 from hotline.cases.models import Answer, Applicant, Case, CaseNumber, ChannelIdentity, Message, Note, Receipt
 from hotline.channels.base import case_erased, receipt_issued, route_reply
 from hotline.core import codes, crypto, receipts
@@ -172,6 +173,7 @@ def do_open_case(
         case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
         rows.add(case)
         rows.add(CaseNumber(case=case))
+        status_counts.opened(case)
         rows.add_all([_new_answer(case, name, value, now) for name, value in answers.items()])
         audit.record(
             actor,
@@ -362,6 +364,7 @@ def do_add_message(
             check_transition(Status.WAITING, Status.TRIAGE, Role.SYSTEM)
             case.status = Status.TRIAGE
             rows.update(Case, {"id": case.pk}, {"status": case.status})
+            status_counts.moved(case, Status.WAITING.value, Status.TRIAGE.value)
             audit.record(Actor.system(), "case.transition", "case", case.id, {"from": "waiting", "to": "triage"})
         _touch(case, now)
         audit.record(actor, "case.message", "message", msg.id, {"case": str(case.id), "direction": direction.value})
@@ -398,6 +401,7 @@ def do_transition(actor: Actor, case: Case, target: Status, reason: RejectReason
             case.finished_at = now
         case.updated_at = now
         case.save(update_fields=["status", "reject_reason", "finished_at", "updated_at"])
+        status_counts.moved(case, current.value, target.value)
         details = {"from": current.value, "to": target.value}
         if reason:
             details["reason"] = reason.value

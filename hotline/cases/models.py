@@ -213,3 +213,30 @@ class HandoffOutcome(models.Model):
 
     class Meta:
         ordering = ["recorded_at"]
+
+
+# --- derived counts for the figures (written only by ``cases/status_counts.py``) --------------------
+
+
+class StatusChange(models.Model):
+    """One step of the count of cases per (day opened, status): +1 for a case opened or moved into
+    ``status``, -1 for a case moved out of it. Appended in the same transaction as the change, never
+    updated, so opening cases concurrently contends on no shared row; the worker folds these rows into
+    :class:`StatusDay` and deletes them."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField()
+    status = models.CharField(max_length=16)
+    delta = models.SmallIntegerField()
+
+
+class StatusDay(models.Model):
+    """How many of the cases opened on ``day`` are in ``status`` now (with the unfolded
+    :class:`StatusChange` rows added)."""
+
+    day = models.DateField()
+    status = models.CharField(max_length=16)
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "status"], name="status_day_unique")]

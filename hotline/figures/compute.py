@@ -3,8 +3,9 @@ indexed columns, truncation to day / week / month there too); nothing loops over
 the cost grows with the number of groups, not with the number of cases.
 
 Finished days are read from the daily tally (``FigureDay``, kept by :func:`tally`): a year of a
-million cases is a few thousand tally rows. Only today, and the status breakdown (a case's status
-is what it is now), are counted from the cases themselves.
+million cases is a few thousand tally rows. Only today is counted from the cases themselves. The
+status breakdown (a case's status is what it is now) reads the per-day counts the actions keep as
+cases open and move (``hotline.cases.status_counts``).
 
 A period is two dates, both included, in the server's time zone.
 """
@@ -20,6 +21,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
+from hotline.cases import status_counts
 from hotline.cases.models import Case, Message
 from hotline.channels.voice.models import Call
 from hotline.core.lifecycle import Status
@@ -163,7 +165,14 @@ def breakdown(period: Period, name: str, *, from_cases: bool = False) -> dict[st
         return series(period, name)
     cells = FIELD_BREAKDOWNS[name]
     rows: list[tuple[str, int]] = []
-    done, live = _split(period) if name in TALLIED_FIELDS and not from_cases else (None, period)
+    done: Period | None = None
+    live: Period | None = period
+    if name == "status" and not from_cases:
+        # Kept as cases open and move (``cases.status_counts``): a status is what it is now.
+        rows += list(status_counts.counts(period.start, period.end).items())
+        live = None
+    elif name in TALLIED_FIELDS and not from_cases:
+        done, live = _split(period)
     if done is not None:
         rows += [(value, count) for _day, value, count in _tallied(done, name)]
     if live is not None:

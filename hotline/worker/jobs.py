@@ -55,6 +55,12 @@ def _tally_figures() -> None:
     tally(yesterday - timedelta(days=400), yesterday)
 
 
+def _fold_status_counts() -> None:
+    from hotline.cases.status_counts import fold
+
+    fold()
+
+
 def _publish_scheduled_posts() -> None:
     from hotline.news.posts import publish_due
 
@@ -75,6 +81,8 @@ JOBS: list[Job] = [
     # A scheduled post goes out within this many seconds of its time; an expired broadcast message
     # is deleted from subscribers' phones within a minute.
     Job("figures-tally", lambda: 3600, _tally_figures),
+    # The status counts' appended changes, folded into one row per day and status.
+    Job("status-fold", lambda: 300, _fold_status_counts),
     Job("news-publish", lambda: 20, _publish_scheduled_posts),
     Job("news-expire", lambda: 60, _expire_broadcasts),
 ]
