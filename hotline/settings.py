@@ -263,6 +263,11 @@ SECURE_REFERRER_POLICY = "no-referrer"
 SECURE_HSTS_SECONDS = env_int("HOTLINE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HOTLINE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = False
+# Behind a reverse proxy that ends TLS, the request reaches the hotline over plain HTTP: the proxy's
+# X-Forwarded-Proto says it came over HTTPS. Without it every console form post is refused (the
+# browser's Origin, https://…, is not the http://… Django would expect; deploy/ and docs/operations.md).
+if env_bool("HOTLINE_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- console (docs/configuration.md, "Console") ----------------------------------------------------
 LOGIN_URL = "accounts:login"

@@ -51,6 +51,13 @@ from hotline.keyring.actions import LockedError, unlock_with_password
 
 ENROL_MINUTES = 10
 _WRONG = gettext_lazy("That username, password and code do not match. Check them and try again.")
+# The answer to a refused sign-in without a code depends on what was typed, never on the account: the
+# same for an unknown username, a wrong password and an account whose app is set up (whose code is
+# then needed: the first administrator's, set up by ``hotline setup``, or anyone's after enrolment).
+_WRONG_WITHOUT_CODE = gettext_lazy(
+    "That username, password and code do not match. If your authenticator app is set up (the first "
+    "administrator's is, by hotline setup), enter the six digits it shows."
+)
 
 
 class LoginForm(forms.Form):
@@ -123,12 +130,13 @@ def login_view(request: HttpRequest) -> HttpResponse:
     wait = throttle.reserve(attempt)  # counted as a failure until the checks pass
     if wait:
         return _throttled(request, "accounts/login.html", {"form": form}, wait)
+    wrong = str(_WRONG if code.strip() else _WRONG_WITHOUT_CODE)
     user = authenticate(request, username=username, password=password)
     if not isinstance(user, User):
-        return _refused(request, form, str(_WRONG), 401)
+        return _refused(request, form, wrong, 401)
     device = totp.confirmed_device(user)
     if device is not None and not totp.verify_once(device, code):
-        return _refused(request, form, str(_WRONG), 401)
+        return _refused(request, form, wrong, 401)
     try:
         org_key = unlock_with_password(user, password)
     except LockedError:

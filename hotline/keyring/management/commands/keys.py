@@ -62,3 +62,4 @@ class Command(BaseCommand):
             raise CommandError(" ".join(exc.messages)) from None
         user = actions.do_recover(options["username"], recovery_key, password)
         self.stdout.write(self.style.SUCCESS(f"{user.username} has a new password and the organisation key again."))
+        self.stdout.write("Sign in with the new password and the code from the authenticator app set up before.")

@@ -84,3 +84,6 @@ class Command(BaseCommand):
         w(self.style.WARNING(f"   {result.recovery_key}"))
         w("")
         w("3. Back up the key files in the keys directory separately from database backups (docs/operations.md).")
+        w("")
+        w(f"4. Sign in at /console/ (on the address `hotline serve` printed) as {username!r}, with this password")
+        w("   and the six digits your app shows: this account's code is needed from the first sign-in on.")

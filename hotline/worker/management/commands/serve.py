@@ -16,6 +16,7 @@ import http.client
 import io
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -254,9 +255,19 @@ class Command(BaseCommand):
         w(f"  data directory: {settings.HOTLINE_DATA_DIR}  (keys in {settings.HOTLINE_KEYS_DIR})")
         if not is_set_up():
             w("  Next: create the organisation keys and the first administrator in another terminal:")
-            w("      .venv/bin/hotline setup")
+            w(f"      {_setup_command()}")
+            if "DATABASE_URL" in os.environ or "DATABASE_URL_FILE" in os.environ:
+                w("    (with this server's DATABASE_URL too: setup must write to the database it serves)")
         w("  Stop with Ctrl-C.")
         self.stdout.flush()
+
+
+def _setup_command() -> str:
+    """``hotline setup`` as it must be run for this server: with its data directory, when one was
+    given (setup run without it would set up another, empty data directory)."""
+    if "HOTLINE_DATA_DIR" not in os.environ:
+        return ".venv/bin/hotline setup"
+    return f"HOTLINE_DATA_DIR={shlex.quote(str(settings.HOTLINE_DATA_DIR))} .venv/bin/hotline setup"
 
 
 def _local_address(host: str, *, url: bool = False) -> str:
