@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from hotline.accounts.staff import actor_of
 from hotline.audit.models import AuditEvent
@@ -242,6 +243,7 @@ def test_the_case_reads_like_a_conversation_with_labels_and_folded_bookkeeping(o
 
 def test_the_answers_are_worded_in_the_operators_language(org: Org, client: Client) -> None:
     case = open_case(with_others="no", after_surrender="third_country")
-    client.post("/accounts/language/", {"language": "uk", "next": "/console/"})
-    html = client.get(f"/console/case/{case.pk}/").content.decode()
+    with translation.override("en"):  # the requests switch this thread to Ukrainian; leave it as it was
+        client.post("/accounts/language/", {"language": "uk", "next": "/console/"})
+        html = client.get(f"/console/case/{case.pk}/").content.decode()
     assert "Здаються разом з іншими</dt><dd>Ні" in html and "Після полону</dt><dd>Виїхати до іншої країни" in html

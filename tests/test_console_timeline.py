@@ -3,14 +3,23 @@ runs of system events become one line."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from django.utils import translation
 
 from hotline.console.timeline import Entry, Fold, fold
 
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def in_english() -> Iterator[None]:
+    """Summaries are in the reader's language; an earlier test's request may have left another active."""
+    with translation.override("en"):
+        yield
 
 
 class Clock:
