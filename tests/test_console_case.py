@@ -2,20 +2,39 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from hotline.accounts.staff import actor_of
 from hotline.audit.models import AuditEvent
 from hotline.cases import triage
-from hotline.cases.actions import do_open_case, do_shred_case, do_transition
+from hotline.cases.actions import (
+    do_issue_receipt,
+    do_open_case,
+    do_set_answers,
+    do_set_metadata,
+    do_shred_case,
+    do_transition,
+)
 from hotline.cases.content import do_read_case
 from hotline.cases.models import CaseGroupMember, ChannelIdentity, Message
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import Role, Status
-from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.core.metadata import ChannelKind, DeliveryState, Direction, Region
 from tests.conftest import Org
-from tests.console_support import Staff, assign, inbound, make_staff, open_case, signed_in_client
+from tests.console_support import (
+    INTAKE,
+    Staff,
+    admin_staff,
+    assign,
+    inbound,
+    make_staff,
+    open_case,
+    signed_in_client,
+)
 
 
 @pytest.fixture
@@ -185,3 +204,46 @@ def test_an_erased_case_says_so(org: Org) -> None:
     do_transition(actor_of(sam.user), case, Status.CLOSED)
     do_shred_case(Actor.system("retention"), case)
     assert signed_in_client(sam).get(f"/console/case/{case.pk}/").status_code == 410
+
+
+def test_the_case_reads_like_a_conversation_with_labels_and_folded_bookkeeping(org: Org, client: Client) -> None:
+    case = open_case()
+    for _ in range(19):  # the applicant went back and forth on one question
+        do_set_answers(INTAKE, case, {"with_others": "yes"})
+    do_set_answers(INTAKE, case, {"after_surrender": "stay_in_ukraine", "situation": "front", "identity": "Ivan P."})
+    do_set_answers(INTAKE, case, {"unit_number": "41"})  # a question the flow no longer asks
+    do_set_metadata(INTAKE, case, region=Region.CRIMEA)
+    do_issue_receipt(INTAKE, case)
+    inbound(case, "I want to surrender near the river")
+    for _ in range(4):
+        client.get(f"/console/case/{case.pk}/")
+    html = client.get(f"/console/case/{case.pk}/").content.decode()
+
+    answers = html[html.index('class="entry answers"') : html.index("</dl>")]
+    assert "Others surrendering too</dt><dd>Yes" in answers and "After surrender</dt><dd>Stay in Ukraine" in answers
+    assert "Where now</dt><dd>At the front" in answers and "About themselves</dt><dd>Ivan P." in answers
+    assert "unit_number</dt><dd>41" in answers
+    assert "stay_in_ukraine" not in answers and ">with_others<" not in answers
+    assert answers.index("Where now") < answers.index("Others surrendering") < answers.index("After surrender")
+
+    # The intake's 23 events are one line before the message; alice's five reads are one line after it.
+    folds = re.findall(r"<summary>.*? · (.*?)</summary>", html)
+    assert folds == ["intake: 6 answers", "read 5 times by alice"]
+    assert html.index("intake: 6 answers") < html.index("I want to surrender") < html.index("read 5 times")
+    assert "changed answers: with_others ×19" in html  # inside the fold, still one click away
+    assert html.count("<details>") == 2
+    assert "Full audit log of this case" not in html  # the audit log is for admins
+
+    admin = signed_in_client(admin_staff(org))
+    page = admin.get(f"/console/case/{case.pk}/").content.decode()
+    assert f'href="/console/audit/?object={case.pk}"' in page
+    audit = admin.get(f"/console/audit/?object={case.pk}").content.decode()
+    assert audit.count("<code>case.answers</code>") == 21
+
+
+def test_the_answers_are_worded_in_the_operators_language(org: Org, client: Client) -> None:
+    case = open_case(with_others="no", after_surrender="third_country")
+    with translation.override("en"):  # the requests switch this thread to Ukrainian; leave it as it was
+        client.post("/accounts/language/", {"language": "uk", "next": "/console/"})
+        html = client.get(f"/console/case/{case.pk}/").content.decode()
+    assert "Здаються разом з іншими</dt><dd>Ні" in html and "Після полону</dt><dd>Виїхати до іншої країни" in html

@@ -116,7 +116,7 @@ def at(step: str, language: str = "en") -> Chat:
 
 
 def test_intake_loads_with_its_version_and_languages() -> None:
-    assert (INTAKE.id, INTAKE.version) == ("intake", 3)
+    assert (INTAKE.id, INTAKE.version) == ("intake", 4)
     assert INTAKE.languages == ("ru", "uk", "en")
     assert check_flow_file(INTAKE_PATH) == []
 
@@ -514,7 +514,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
     data = json.loads(json.dumps(chat.session.to_dict()))
     restored = Session.from_dict(data)
     assert restored == chat.session
-    assert restored.flow_version == INTAKE.version == 3
+    assert restored.flow_version == INTAKE.version == 4
     _, effects = advance(INTAKE, restored, Text("так"))
     assert effects[0] == StoreAnswer("with_others", "yes")
     assert effects[1] == Ask(
@@ -549,11 +549,11 @@ def test_a_session_holds_no_answer() -> None:
 
 def test_a_session_keeps_its_flow_version_and_refuses_another() -> None:
     chat = at("region")
-    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 3\n", "\nversion: 4\n"))
-    with pytest.raises(FlowError, match="belongs to intake v3"):
+    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 4\n", "\nversion: 5\n"))
+    with pytest.raises(FlowError, match="belongs to intake v4"):
         advance(newer, chat.session, Choose("russia"))
     chat.send(Choose("russia"))
-    assert chat.session.flow_version == 3
+    assert chat.session.flow_version == 4
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,11 @@ def may_reassign(user: User) -> bool:
     return user.staff_role in SEE_ALL
 
 
+def may_read_audit_log(user: User) -> bool:
+    """The audit log page (every event of every object) is for admins, as its view declares."""
+    return user.staff_role in ADMINS
+
+
 # --- posts and broadcasts --------------------------------------------------------------------------------
 
 

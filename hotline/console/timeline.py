@@ -1,16 +1,23 @@
 """One timeline per case: intake answers, messages both ways on every channel (with their files),
 notes, and from the audit log the status changes, assignments and every read of the case.
 
+It reads like the conversation it is: messages, calls, notes and decisions (status, assignment,
+priority, handoff, flags, links) stand as themselves, and each run of system events between them
+(the intake's bookkeeping, reads, metadata) folds into one line that opens on click (:func:`fold`).
+
 Content comes decrypted from ``cases/content.do_read_case`` (which records the read); this module
 only arranges it. Nothing here is stored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 
 from hotline.accounts.models import User
@@ -18,6 +25,8 @@ from hotline.audit.models import AuditEvent
 from hotline.cases.content import CaseContent, open_case_key
 from hotline.cases.models import Attachment, Case, Message
 from hotline.cases.triage import AttachmentMeta, attachment_meta
+from hotline.core.answers import ShownAnswer, shown_answers
+from hotline.core.flow import Flow
 
 # Audit actions on a case that belong in its timeline (messages and notes appear as themselves).
 _EVENT_ACTIONS = {
@@ -37,6 +46,22 @@ _EVENT_ACTIONS = {
     "case.receipt",
     "case.call",
 }
+# Events that are decisions about the case (or a call on it): shown as themselves, never folded.
+DECISIONS = frozenset(
+    {
+        "case.transition",
+        "case.assign",
+        "case.priority",
+        "case.handoff",
+        "case.flag",
+        "case.unblock",
+        "case.group",
+        "case.ungroup",
+        "case.call",
+    }
+)
+# What the intake writes as it goes: the case, its answers and metadata, the receipt.
+_INTAKE_ACTIONS = frozenset({"case.open", "case.answers", "case.metadata", "case.receipt"})
 INLINE_IMAGES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 INLINE_AUDIO = {"audio/ogg", "audio/mpeg", "audio/mp4", "audio/wav", "audio/webm", "audio/x-wav", "audio/aac"}
 
@@ -50,10 +75,27 @@ class Entry:
     channel: str = ""
     delivery: str = ""
     quarantined: bool = False
-    answers: list[tuple[str, str]] = field(default_factory=list)
+    answers: list[ShownAnswer] = field(default_factory=list)
     attachments: list[AttachmentView] = field(default_factory=list)
     repeat: int = 1
     action: str = ""  # for events: the audit action
+    details: dict[str, Any] = field(default_factory=dict)  # for events: the audit details (never content)
+
+    @property
+    def is_system(self) -> bool:
+        """An event that is bookkeeping rather than a decision: it may be folded with its neighbours."""
+        return self.kind == "event" and self.action not in DECISIONS
+
+
+@dataclass
+class Fold:
+    """A run of consecutive system events, shown as one line that opens to show them all."""
+
+    at: datetime
+    until: datetime
+    summary: str
+    events: list[Entry]
+    kind: str = "fold"
 
 
 @dataclass(frozen=True)
@@ -69,15 +111,19 @@ class AttachmentView:
         return self.meta.mime in INLINE_AUDIO
 
 
-def build(case: Case, content: CaseContent, org_key: bytes) -> list[Entry]:
+def build(case: Case, content: CaseContent, org_key: bytes, flow: Flow | None) -> list[Entry | Fold]:
+    """The case's timeline, oldest first, with the intake answers worded by ``flow`` (the intake flow;
+    None shows them as stored) in the reader's language."""
     entries: list[Entry] = []
     if content.answers:
-        entries.append(Entry(at=case.created_at, kind="answers", answers=sorted(content.answers.items())))
+        languages = [get_language() or settings.LANGUAGE_CODE, settings.LANGUAGE_CODE]
+        answers = shown_answers(flow, content.answers, languages)
+        entries.append(Entry(at=case.created_at, kind="answers", answers=answers))
     entries.extend(_messages(case, content, org_key))
     entries.extend(Entry(at=n.created_at, kind="note", body=n.body, who=n.author or "") for n in content.notes)
     entries.extend(_events(case))
     entries.sort(key=lambda e: e.at)
-    return _fold_reads(entries)
+    return fold(entries)
 
 
 def _messages(case: Case, content: CaseContent, org_key: bytes) -> list[Entry]:
@@ -123,7 +169,14 @@ def _events(case: Case) -> list[Entry]:
     )
     names = _usernames(events)
     return [
-        Entry(at=e.at, kind="event", who=e.actor_label, body=describe(e.action, e.details, names), action=e.action)
+        Entry(
+            at=e.at,
+            kind="event",
+            who=e.actor_label,
+            body=describe(e.action, e.details, names),
+            action=e.action,
+            details=e.details if isinstance(e.details, dict) else {},
+        )
         for e in events
     ]
 
@@ -167,17 +220,80 @@ def describe(action: str, details: dict[str, Any], names: dict[int, str]) -> str
     return _("changed the case (%(action)s)") % {"action": action}
 
 
-def _fold_reads(entries: list[Entry]) -> list[Entry]:
-    """Consecutive reads by the same person become one line ("read the case ×3")."""
-    folded: list[Entry] = []
+def fold(entries: list[Entry]) -> list[Entry | Fold]:
+    """Fold each run of two or more consecutive system events into one :class:`Fold`.
+
+    A lone system event stays a line of its own ("alice read the case"): a fold of one would only
+    add a click. Inside a fold, repeats of the same line by the same person become one line ×N.
+    """
+    shown: list[Entry | Fold] = []
+    run: list[Entry] = []
+
+    def close_run() -> None:
+        if len(run) == 1:
+            shown.append(run[0])
+        elif run:
+            shown.append(Fold(at=run[0].at, until=run[-1].at, summary=summarise(run), events=_collapse(run)))
+        run.clear()
+
     for entry in entries:
-        last = folded[-1] if folded else None
-        if last and entry.action == last.action == "case.read" and entry.who == last.who:
-            last.repeat += 1
-            last.at = entry.at
+        if entry.is_system:
+            run.append(entry)
             continue
-        folded.append(entry)
-    return folded
+        close_run()
+        shown.append(entry)
+    close_run()
+    return shown
+
+
+def summarise(run: list[Entry]) -> str:
+    """One line for a run of system events: the intake, the reads per person, then everything else
+    ("intake: 9 answers, read 5 times by alice, 3 system changes")."""
+    opener = next((e for e in run if e.action == "case.open"), None)
+    intake = [e for e in run if opener is not None and e.action in _INTAKE_ACTIONS and e.who == opener.who]
+    reads: dict[str, int] = {}
+    for e in run:
+        if e.action == "case.read":
+            reads[e.who] = reads.get(e.who, 0) + 1
+    others = len(run) - len(intake) - sum(reads.values())
+    parts = []
+    if opener is not None:
+        count = _intake_answers(intake)
+        parts.append(ngettext("intake: %(count)s answer", "intake: %(count)s answers", count) % {"count": count})
+    for who, count in reads.items():
+        parts.append(
+            ngettext("read once by %(name)s", "read %(count)s times by %(name)s", count) % {"count": count, "name": who}
+        )
+    if others:
+        parts.append(ngettext("%(count)s system change", "%(count)s system changes", others) % {"count": others})
+    return ", ".join(parts)
+
+
+def _intake_answers(intake: list[Entry]) -> int:
+    """How many answers the intake stored: those given when the case opened, and every field (sealed
+    answer or metadata) set after, each counted once however often it changed."""
+    given = 0
+    fields: set[str] = set()
+    for e in intake:
+        if e.action == "case.open" and isinstance(e.details.get("answers"), int):
+            given += e.details["answers"]
+        elif e.action == "case.answers":
+            fields.update(str(name) for name in e.details.get("fields", []))
+        elif e.action == "case.metadata":
+            fields.update(str(name) for name in e.details)
+    return given + len(fields)
+
+
+def _collapse(run: list[Entry]) -> list[Entry]:
+    """Consecutive identical lines by the same person become one line with a count."""
+    collapsed: list[Entry] = []
+    for entry in run:
+        last = collapsed[-1] if collapsed else None
+        if last is not None and (entry.action, entry.who, entry.body) == (last.action, last.who, last.body):
+            last.repeat += 1
+            continue
+        collapsed.append(dataclasses.replace(entry))
+    return collapsed
 
 
 def describe_call(details: dict[str, Any]) -> str:

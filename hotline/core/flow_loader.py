@@ -70,7 +70,7 @@ MAX_BUTTON_DATA = 56
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 
 _TOP_KEYS = frozenset({"id", "version", "languages", "default_language", "texts", "channel_texts", "steps"})
-_ASKING_KEYS = frozenset({"field", "store", "metadata_key", "optional", "open_case"})
+_ASKING_KEYS = frozenset({"field", "store", "metadata_key", "optional", "open_case", "label"})
 _STEP_KEYS: dict[str, frozenset[str]] = {
     "info": frozenset({"next", "open_case"}),
     "choice": _ASKING_KEYS | {"options", "next"},
@@ -125,6 +125,8 @@ class Step:
     receipt_text: Mapping[str, str] | None = None
     # channel -> language -> text, replacing ``text`` on that channel
     channel_text: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # a question's short name for staff (the console's case page), per language; may be empty
+    label: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def text_for(self, language: str, channel: str = "") -> str:
         """The step's text in ``language``, as worded for ``channel`` when it has its own wording."""
@@ -398,6 +400,7 @@ class _Checker:
             issue_receipt=self.flag(raw, "issue_receipt", place),
             receipt_text=self.receipt_text(raw, place),
             channel_text=self.channel_text(raw, place),
+            label=self.translations(raw["label"], f"{place}label", frozenset(), MAX_LABEL) if "label" in raw else {},
         )
         self.storage(step, place)
         self.bounds(step, place)

@@ -33,14 +33,18 @@ from hotline.console.access import (
     access_case_by_number,
     can_work_case,
     case_number,
+    may_read_audit_log,
     may_reassign,
     staff_view,
 )
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
 from hotline.core import crypto
+from hotline.core.flow import Flow, FlowError
 from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError, allowed_targets
 from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.flows import registry
+from hotline.flows.runner import INTAKE
 from hotline.inputs import INT64_MAX, parse_int
 from hotline.kb.reading import reply_articles
 
@@ -81,6 +85,14 @@ def _canned_for(case: Case) -> list[CannedReply]:
     return sorted(replies, key=lambda r: (r.language != case.language, r.language, r.title))
 
 
+def _intake_flow() -> Flow | None:
+    """The intake flow that words the answers; without it (a broken flow file) they show as stored."""
+    try:
+        return registry.current(INTAKE)
+    except (FlowError, OSError):
+        return None
+
+
 @staff_view(CASEWORKERS)
 @require_safe
 def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
@@ -91,7 +103,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     org_key = org_key_for(request)
     try:
         content = do_read_case(actor_of(user), case, org_key)
-        entries = timeline.build(case, content, org_key)
+        entries = timeline.build(case, content, org_key, _intake_flow())
     except crypto.DecryptionError:
         return problem(request, _("This case's content does not decrypt: it may have been tampered with."), status=409)
     status = Status(case.status)
@@ -100,6 +112,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "case": case,
         "number": case.number.id if hasattr(case, "number") else None,
         "entries": entries,
+        "audit_link": may_read_audit_log(user),
         "transitions": [t.value for t in allowed_targets(status, user.staff_role) if t != Status.REJECTED],
         "may_flag": Status.REJECTED in allowed_targets(status, user.staff_role),
         "may_reassign": may_reassign(user),
