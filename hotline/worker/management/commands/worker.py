@@ -35,8 +35,9 @@ class Command(BaseCommand):
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
         worker = Worker()
-        if "telegram" in worker.adapters and not options["once"]:
-            from hotline.kb.search import warm_up  # long polling answers questions here, as the webhook does
+        if worker.polling and not settings.HOTLINE_WRITER_SOCKET and not options["once"]:
+            # Long polling answers questions here (unless the writer process stores the updates).
+            from hotline.kb.search import warm_up
 
             warm_up()
         try:
