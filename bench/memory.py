@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from bench.telegram_ingest import SECRET, free_port, intake_inputs, run_load  # noqa: E402
 
 TOKEN = "123456:bench-memory"  # noqa: S105 (the emulator's token)
+FIRST_CHAT = 10_000_000
 
 
 def pss_kib(pid: int) -> int | None:
@@ -81,27 +82,26 @@ def describe(pid: int) -> str:
 
 
 def tree_pss(session: int) -> dict[str, Any]:
-    processes = []
+    processes: list[dict[str, Any]] = []
+    total = 0.0
     for pid in sorted(session_members(session)):
         pss = pss_kib(pid)
         if pss is not None:
             processes.append({"process": describe(pid), "pss_mb": round(pss / 1024, 1)})
-    return {"total_pss_mb": round(sum(p["pss_mb"] for p in processes), 1), "processes": processes}
+            total += pss / 1024
+    return {"total_pss_mb": round(total, 1), "processes": processes}
 
 
 def bare_python_pss() -> float:
     """The baseline: a bare interpreter (``python -c pass`` that waits on its input so it can be read)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)  # noqa: S603
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        pss = None
-        while pss is None or pss == 0:  # until the interpreter has started
-            pss = pss_kib(proc.pid)
-            time.sleep(0.05)
+        pss = 0
         # Ready once its memory stops growing (start-up done): two equal readings in a row.
         while True:
             time.sleep(0.2)
-            again = pss_kib(proc.pid)
-            if again == pss:
+            again = pss_kib(proc.pid) or 0
+            if again == pss and pss > 0:
                 return round(pss / 1024, 1)
             pss = again
     finally:
@@ -112,7 +112,7 @@ def bare_python_pss() -> float:
 
 class Serve:
     def __init__(self, env: dict[str, str], port: int) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "hotline", "serve", "--port", str(port)],
             env=env,
             cwd=ROOT,
@@ -160,8 +160,11 @@ def main() -> None:
     password = Path(tmp.name) / "pw"
     password.write_text("a long benchmark password")
     setup = [sys.executable, "-m", "hotline", "setup", "--username", "bench", "--password-file", str(password)]
-    subprocess.run([*setup, "--json"], env=env, check=True, cwd=ROOT, capture_output=True)  # noqa: S603
+    subprocess.run([*setup, "--json"], env=env, check=True, cwd=ROOT, capture_output=True)
 
+    # The applicants exist in the emulator, so the worker's replies to them are delivered.
+    inputs_per_intake = len(intake_inputs())
+    emulator.add_users(max(1, args.updates // inputs_per_intake) + args.samples, first_id=FIRST_CHAT)
     baseline = bare_python_pss()
     port = free_port()
     serve = Serve(env, port)
@@ -171,12 +174,12 @@ def main() -> None:
         idle = tree_pss(serve.proc.pid)
         inputs = intake_inputs()
         per_sample = max(1, args.updates // len(inputs) // args.samples)
+        url = f"http://127.0.0.1:{port}"
         samples = []
         sent = 0
         for n in range(args.samples):
-            result = asyncio.run(
-                run_load(f"http://127.0.0.1:{port}", args.concurrency, per_sample, inputs, first_chat=10_000_000 + n * per_sample)
-            )
+            first_chat = FIRST_CHAT + n * per_sample
+            result = asyncio.run(run_load(url, args.concurrency, per_sample, inputs, first_chat=first_chat))
             sent += result["requests"]
             samples.append({"updates_sent": sent, "failed": result["failed"], **tree_pss(serve.proc.pid)})
         after = samples[-1]
