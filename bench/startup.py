@@ -7,8 +7,9 @@ answer its first request, with the CPU its whole process tree used meanwhile.
 
 Modules are compiled once before the measured runs (into the run's own PYTHONPYCACHEPREFIX), as an
 installed hotline has them. CPU is read with ``resource.getrusage(RUSAGE_CHILDREN)`` around each
-command (the median of the runs), so a busy machine changes it little; the serve figure is wall-clock time and does depend on
-what else the machine is doing (``os.getloadavg()`` is reported beside it). Prints one JSON object.
+command (the median of the runs), so a busy machine changes it little; the serve figure is
+wall-clock time and does depend on what else the machine is doing (``os.getloadavg()`` is reported
+beside it). Prints one JSON object.
 """
 
 from __future__ import annotations
