@@ -73,7 +73,7 @@ def parse_update(request: HttpRequest) -> Update:
     Every integer in it fits a signed 64-bit integer, the database's widest: checked in the JSON
     and again in the validated update, where pydantic turns a string of digits into an integer.
     """
-    from aiogram.types import Update  # on the first update, not at start-up (it costs seconds and ~150 MB)
+    from aiogram.types import Update  # with the first update, not at start-up (lazy_types.py: ~1 s, ~50 MB)
 
     data = parse_json(read_body(request, MAX_BODY))
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(data["update_id"], bool):
