@@ -11,11 +11,22 @@ validates with it, exactly as it would have at import. Importing aiogram then co
 
 Installed when the Telegram app is ready (``apps.py``), before anything can import aiogram; a
 process that imported aiogram earlier keeps its fully built types, which behave the same.
+
+A process that froze its start-up objects out of the garbage collector (``gc.freeze()``: the web
+processes and the writer) imports aiogram later, with its first update, so it freezes again once
+aiogram is in: its modules and classes live as long as the process, and full collections would
+otherwise walk them (hotline/wsgi.py says what that cost).
 """
 
 from __future__ import annotations
 
+import gc
+import importlib.abc
+import importlib.machinery
+import sys
 import threading
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
@@ -50,7 +61,30 @@ def install() -> None:
                 return original(cls, *args, **kwargs)  # type: ignore[no-any-return]
 
         BaseModel.model_rebuild = classmethod(model_rebuild)  # type: ignore[assignment,method-assign]
+        if "aiogram" not in sys.modules:
+            sys.meta_path.insert(0, _FreezeAfterImport())
         _installed = True
+
+
+class _FreezeAfterImport(importlib.abc.MetaPathFinder):
+    """Finds aiogram as usual; once it is imported, freezes what exists (if the process froze before)."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
+        if fullname != "aiogram":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        execute = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            execute(module)
+            if gc.get_freeze_count():
+                gc.freeze()
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def _complete(cls: type[BaseModel]) -> bool:
