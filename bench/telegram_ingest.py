@@ -404,6 +404,8 @@ def bench(database: str, concurrency: int, applicants: int, workers: int, thread
     inputs = intake_inputs()
     with Server(database, workers, threads) as server:
         asyncio.run(run_load(server.url, concurrency, 20, None))  # warm up
+        # and the webhook's path (each web process loads aiogram with its first update, the writer too)
+        asyncio.run(run_load(server.url, concurrency, concurrency, inputs, first_chat=90_000_000))
         baseline, ping_cpu = measured(
             server, lambda r: r["requests"], lambda: run_load(server.url, concurrency, applicants, None)
         )

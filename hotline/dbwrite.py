@@ -361,10 +361,15 @@ class WriterServer:
     def __init__(self, address: str) -> None:
         self.address = address
         self._stop = threading.Event()
+        # stop() wakes the loop at once (it may be called from a signal handler while it waits).
+        self._wake, self._waker = socket.socketpair()
+        self._waker.setblocking(False)
         self.batches = 0
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # already woken (buffer full) or closed
+            self._waker.send(b"x")
 
     def serve(self, ready: Callable[[], None] | None = None) -> None:
         path = Path(self.address)
@@ -381,6 +386,7 @@ class WriterServer:
         listener.setblocking(False)
         selector = selectors.DefaultSelector()
         selector.register(listener, selectors.EVENT_READ)
+        selector.register(self._wake, selectors.EVENT_READ)
         log.info("db: the writer process is serving on %s", self.address)
         if ready is not None:
             ready()
@@ -395,6 +401,8 @@ class WriterServer:
                         assert isinstance(sock, socket.socket)
                         if sock is listener:
                             accepted = self._accept(listener, selector)
+                            continue
+                        if sock is self._wake:  # stop(): the loop's condition says so
                             continue
                         job = self._read_request(sock, selector)
                         if job is not None:
@@ -412,6 +420,7 @@ class WriterServer:
                 with contextlib.suppress(OSError):
                     key.fileobj.close()  # type: ignore[union-attr]
             selector.close()
+            self._waker.close()
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             _reconnect()

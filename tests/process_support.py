@@ -101,10 +101,11 @@ class Served:
     """``hotline serve`` in a session of its own; its output (stdout and stderr, its children's too)
     is read line by line on a thread, so a test can wait for a line as an event."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, python: list[str] | None = None) -> None:
+        """``python``: what runs the ``hotline`` command (``-m hotline`` unless given)."""
         self.data_dir = Path(env["HOTLINE_DATA_DIR"])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "serve", *args],
+            [sys.executable, *(python or ["-m", "hotline"]), "serve", *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -186,9 +186,10 @@ class Deliverer:
             OutboxMessage.objects.filter(id__in=ids).update(claimed_until=now + lease)
         return ids
 
-    def deliver_some(self, budget_seconds: float = 5.0) -> int:
+    def deliver_some(self, budget_seconds: float = 5.0, stopping: Callable[[], bool] | None = None) -> int:
         """Deliver what is due, many at once, for about ``budget_seconds`` (so the worker's scheduled jobs
-        keep their turn); return how many rows were handled (0: nothing was due)."""
+        keep their turn), or until ``stopping()`` (then only what is in flight is finished); return
+        how many rows were handled (0: nothing was due)."""
         handled = 0
         flights: dict[Future[Any], _Flight] = {}
         stop_claiming_at = self.clock() + budget_seconds
@@ -201,7 +202,7 @@ class Deliverer:
             # or at least every CLAIM_INTERVAL while there is room: a reply written during a broadcast
             # is picked up within that, and its ticket goes ahead of every bulk send.
             due = room >= max(1, self.concurrency // 2) or (room > 0 and now - last_claim >= CLAIM_INTERVAL)
-            if not exhausted and due and now < stop_claiming_at:
+            if not exhausted and due and now < stop_claiming_at and not (stopping is not None and stopping()):
                 last_claim = now
                 claimed = self._claim(room)
                 exhausted = not claimed

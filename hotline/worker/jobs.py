@@ -96,11 +96,14 @@ def _claim(job: Job, now: datetime) -> bool:
     return claimed == 1
 
 
-def run_due_jobs(now: datetime | None = None) -> list[str]:
-    """Run every job that is due; return the names of those this worker ran."""
+def run_due_jobs(now: datetime | None = None, stopping: Callable[[], bool] | None = None) -> list[str]:
+    """Run every job that is due (none more once ``stopping()``: they stay due for the next worker
+    turn); return the names of those this worker ran."""
     now = now or timezone.now()
     ran = []
     for job in JOBS:
+        if stopping is not None and stopping():
+            break
         if not _claim(job, now):
             continue
         error = ""

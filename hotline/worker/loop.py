@@ -6,6 +6,7 @@ Tests drive :meth:`Worker.run_once` directly; ``hotline worker`` calls it in a l
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
@@ -30,13 +31,14 @@ class Worker:
         self.deliverer = Deliverer(adapters)
         self.polling = (settings.TELEGRAM_MODE == "polling" and "telegram" in adapters) if polling is None else polling
 
-    def run_once(self, poll_timeout: int = 0) -> bool:
-        """One turn; True if it found work (the caller sleeps only when there was none)."""
+    def run_once(self, poll_timeout: int = 0, stopping: Callable[[], bool] | None = None) -> bool:
+        """One turn; True if it found work (the caller sleeps only when there was none). ``stopping``:
+        the worker was asked to stop, so delivery claims nothing more and the turn ends soon."""
         close_old_connections()
         found = False
         try:
-            found = bool(run_due_jobs())
-            found = self.deliverer.deliver_some() > 0 or found
+            found = bool(run_due_jobs(stopping=stopping))
+            found = self.deliverer.deliver_some(stopping=stopping) > 0 or found
             if self.polling:
                 from hotline.channels.telegram.adapter import TelegramAdapter
                 from hotline.channels.telegram.polling import poll_once

@@ -15,7 +15,8 @@ While a child is down (waiting for its restart, or started but not ready yet) it
 small status file (JSON, mode 0600) that ``/healthz`` reads: ``{"down": ["worker"], "pids":
 {"web-1": 123, …}}``. A web process is ready once its worker has loaded the application: the worker
 then leaves a mark named after the web process's pid in a directory beside the status file
-(:func:`mark_web_ready`, called by ``hotline/wsgi.py``). The log says which child exited and how (a
+(:func:`mark_web_ready`, called by ``hotline/wsgi.py``); the worker leaves one named after itself
+once it works (:func:`mark_ready`). The log says which child exited and how (a
 status or a signal), and when it is started again; nothing else.
 """
 
@@ -57,14 +58,19 @@ def ready_dir(status_path: Path) -> Path:
     return status_path.with_name(status_path.name + ".ready")
 
 
+def mark_ready(status_path: Path, pid: int) -> None:
+    """Tell ``hotline serve`` that its child ``pid`` is ready (a mark named after it)."""
+    with contextlib.suppress(OSError):  # serve is stopping, or gone: nothing to tell
+        (ready_dir(status_path) / str(pid)).touch()
+
+
 def mark_web_ready(status_path: Path) -> None:
     """Called in a granian worker once the application is loaded: its parent, the web process
     ``hotline serve`` started, is ready."""
-    with contextlib.suppress(OSError):  # serve is stopping, or gone: nothing to tell
-        (ready_dir(status_path) / str(os.getppid())).touch()
+    mark_ready(status_path, os.getppid())
 
 
-def web_ready(status_path: Path, child: Child) -> bool:
+def marked_ready(status_path: Path, child: Child) -> bool:
     return child.process is not None and (ready_dir(status_path) / str(child.process.pid)).exists()
 
 
@@ -243,9 +249,13 @@ class Supervisor:
             deadline = self.clock() + STOP_TIMEOUT
             for child in group:
                 assert child.process is not None
-                with contextlib.suppress(subprocess.TimeoutExpired):
+                try:
                     _wait_without_reaping(child.process, max(0.0, deadline - self.clock()))
-                _reap(child.process)
+                except subprocess.TimeoutExpired:
+                    self.say(f"the {child.label} did not stop within {STOP_TIMEOUT:g} s; killing it")
+                status = _reap(child.process)
+                if status != 0:  # a clean stop is status 0; anything else is worth a line in the log
+                    self.say(f"the {child.label} stopped with {describe_exit(status)}")
                 child.process, child.up = None, False
         self.remove_status()
 

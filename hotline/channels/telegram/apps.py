@@ -9,6 +9,10 @@ class TelegramConfig(AppConfig):
     def ready(self) -> None:
         from hotline.channels.base import register
 
+        from . import lazy_types
+
+        lazy_types.install()  # before anything imports aiogram (lazy_types.py says why)
+
         from .channel import TelegramChannel
 
         register(TelegramChannel())

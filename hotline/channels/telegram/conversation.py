@@ -17,9 +17,8 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
@@ -42,6 +41,9 @@ from hotline.outbox.models import Priority
 
 from .models import ChatTrace, TelegramChat
 from .phrases import LANGUAGES, language_for, phrase
+
+if TYPE_CHECKING:  # aiogram is imported by whoever parsed the update (hotline/channels/telegram/views.py)
+    from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
 
 log = logging.getLogger("hotline.telegram")
 

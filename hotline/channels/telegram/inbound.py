@@ -28,11 +28,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from aiogram.types import Update
 from django.conf import settings
 
 from hotline.portal.limits import Buckets
+
+if TYPE_CHECKING:
+    from aiogram.types import Update
 
 log = logging.getLogger("hotline.telegram")
 

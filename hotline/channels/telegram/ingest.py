@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from aiogram.types import Update
 from django.db import DatabaseError, IntegrityError, connection
 from django.utils import timezone
 
@@ -20,6 +19,9 @@ from hotline.outbox.models import Priority
 from .conversation import handle_update
 from .models import ProcessedUpdate
 from .phrases import language_for, phrase
+
+if TYPE_CHECKING:
+    from aiogram.types import Update
 
 log = logging.getLogger("hotline.telegram")
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from typing import TYPE_CHECKING
 
-from aiogram.types import Update
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +27,9 @@ from hotline.inputs import InputError, check_integers, parse_json, read_body
 
 from . import inbound
 from .ingest import process_update
+
+if TYPE_CHECKING:
+    from aiogram.types import Update
 
 log = logging.getLogger("hotline.telegram")
 
@@ -70,6 +73,8 @@ def parse_update(request: HttpRequest) -> Update:
     Every integer in it fits a signed 64-bit integer, the database's widest: checked in the JSON
     and again in the validated update, where pydantic turns a string of digits into an integer.
     """
+    from aiogram.types import Update  # with the first update, not at start-up (lazy_types.py: ~1 s, ~50 MB)
+
     data = parse_json(read_body(request, MAX_BODY))
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int) or isinstance(data["update_id"], bool):
         raise InputError(400, "not a Telegram update: update_id missing")

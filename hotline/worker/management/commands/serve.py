@@ -36,7 +36,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from hotline.keyring.actions import KeyringError, check_server_keys, is_set_up
-from hotline.worker.supervise import Backoff, Child, Supervisor, web_ready
+from hotline.worker.supervise import Backoff, Child, Supervisor, marked_ready
 
 STATUS_FILE = "serve-status.json"  # in the data directory; what /healthz reports (HOTLINE_SERVE_STATUS)
 
@@ -83,9 +83,9 @@ class Command(BaseCommand):
             env.update(demo_env)
         children += [self._web(n, host, port, env, status_path) for n in range(1, options["workers"] + 1)]
         if not options["no_worker"]:
-            children.append(
-                Child("worker", "worker", [sys.executable, "-m", "hotline", "worker"], env, self._backoff())
-            )
+            worker = Child("worker", "worker", [sys.executable, "-m", "hotline", "worker"], env, self._backoff())
+            worker.ready = lambda: marked_ready(status_path, worker)  # it marks itself once it works
+            children.append(worker)
         supervisor = Supervisor(children, status_path, self._say)
         answering = threading.Event()
         threading.Thread(target=self._wait_until_answering, args=(host, port, answering), daemon=True).start()
@@ -215,7 +215,7 @@ class Command(BaseCommand):
             "hotline.wsgi:application",
         ]
         child = Child(f"web-{number}", f"web process {number}", command, env, self._backoff())
-        child.ready = lambda: web_ready(status_path, child)
+        child.ready = lambda: marked_ready(status_path, child)
         return child
 
     def _writer_socket(self) -> str:

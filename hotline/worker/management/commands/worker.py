@@ -4,6 +4,7 @@ until SIGTERM or Ctrl-C. Several workers may run against PostgreSQL."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from argparse import ArgumentParser
@@ -15,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hotline.keyring.actions import KeyringError, check_server_keys
 from hotline.worker.loop import Worker
+from hotline.worker.supervise import mark_ready
 
 log = logging.getLogger("hotline.worker")
 
@@ -35,8 +37,9 @@ class Command(BaseCommand):
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
         worker = Worker()
-        if "telegram" in worker.adapters and not options["once"]:
-            from hotline.kb.search import warm_up  # long polling answers questions here, as the webhook does
+        if worker.polling and not settings.HOTLINE_WRITER_SOCKET and not options["once"]:
+            # Long polling answers questions here (unless the writer process stores the updates).
+            from hotline.kb.search import warm_up
 
             warm_up()
         try:
@@ -44,8 +47,10 @@ class Command(BaseCommand):
                 worker.run_once()
                 return
             log.info("worker started (channels: %s)", ", ".join(worker.adapters) or "none")
+            if settings.HOTLINE_SERVE_STATUS is not None:  # under `hotline serve`: it counts us down until now
+                mark_ready(settings.HOTLINE_SERVE_STATUS, os.getpid())
             while not self.stopping:
-                if not worker.run_once(poll_timeout=1):
+                if not worker.run_once(poll_timeout=1, stopping=lambda: self.stopping):
                     self._sleep(0.2 if worker.polling else settings.HOTLINE_WORKER_POLL_SECONDS)
         finally:
             worker.close()

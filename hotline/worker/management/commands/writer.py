@@ -14,6 +14,7 @@ from argparse import ArgumentParser
 from types import FrameType
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from hotline.dbwrite import WriterServer
@@ -33,9 +34,10 @@ class Command(BaseCommand):
             check_server_keys()
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
-        from hotline.kb.search import warm_up  # a question to the bot is answered inside the write turn
+        if settings.TELEGRAM_MODE != "off":
+            from hotline.kb.search import warm_up  # a question to the bot is answered inside the write turn
 
-        warm_up()
+            warm_up()
         gc.freeze()  # start-up's objects stay; a full collection would stop every caller (see hotline/wsgi.py)
         self.server = WriterServer(options["socket"])
         signal.signal(signal.SIGTERM, self._stop)

@@ -1,0 +1,211 @@
+"""Memory footprint of ``hotline serve`` at its defaults: the proportional set size (PSS) of its whole
+process tree, idle and while and after Telegram updates go through it, against a bare interpreter's
+PSS (``python -c pass``, kept waiting on its input) measured in the same run.
+
+``serve`` runs as an operator would run it (two web processes, the writer, the worker), with the bot
+on: the webhook takes the updates and the worker delivers the replies to a local Telegram emulator
+(``hotline/testing/telegram_emulator.py``, in this process). Updates are whole intakes, as in
+``bench/telegram_ingest.py``, whose load generator this reuses.
+
+    python bench/memory.py [--updates 100000] [--samples 4] [--concurrency 16]
+
+PSS counts a page shared by N processes as 1/N in each, so the sum over the tree is the memory the
+tree really holds. It is read from ``/proc/PID/smaps_rollup`` (Linux). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.telegram_ingest import SECRET, free_port, intake_inputs, run_load  # noqa: E402
+
+TOKEN = "123456:bench-memory"  # noqa: S105 (the emulator's token)
+FIRST_CHAT = 10_000_000
+
+
+def pss_kib(pid: int) -> int | None:
+    """The process's PSS in KiB, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def session_members(session: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == session and fields[0] not in ("Z", "X"):
+                members.append(int(entry))
+    return members
+
+
+def describe(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    if "granian" in " ".join(args):
+        with open(f"/proc/{pid}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{parent}/cmdline", "rb") as f:
+            is_worker = b"granian" in f.read()
+        return "web (granian worker)" if is_worker else "web (granian server)"
+    for name in ("serve", "writer", "worker"):
+        if name in args:
+            return {"serve": "serve (supervisor)", "writer": "writer", "worker": "worker"}[name]
+    return " ".join(args)[:60]
+
+
+def tree_pss(session: int) -> dict[str, Any]:
+    processes: list[dict[str, Any]] = []
+    total = 0.0
+    for pid in sorted(session_members(session)):
+        pss = pss_kib(pid)
+        if pss is not None:
+            processes.append({"process": describe(pid), "pss_mb": round(pss / 1024, 1)})
+            total += pss / 1024
+    return {"total_pss_mb": round(total, 1), "processes": processes}
+
+
+def bare_python_pss() -> float:
+    """The baseline: a bare interpreter (``python -c pass`` that waits on its input so it can be read)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        pss = 0
+        # Ready once its memory stops growing (start-up done): two equal readings in a row.
+        while True:
+            time.sleep(0.2)
+            again = pss_kib(proc.pid) or 0
+            if again == pss and pss > 0:
+                return round(pss / 1024, 1)
+            pss = again
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait()
+
+
+class Serve:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        self.serving = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if "Hotline is serving" in line:
+                self.serving.set()
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--updates", type=int, default=100_000, help="updates to send (whole intakes)")
+    parser.add_argument("--samples", type=int, default=4, help="PSS readings while the updates go through")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    from hotline.testing.telegram_emulator import TelegramEmulator
+
+    emulator = TelegramEmulator(TOKEN).start()
+    tmp = tempfile.TemporaryDirectory(prefix="hotline-bench-memory-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "TELEGRAM_"))}
+    env.update(
+        {
+            "HOTLINE_DATA_DIR": tmp.name,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": emulator.base_url,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_MODE": "webhook",
+            "HOTLINE_LOG_LEVEL": "WARNING",
+        }
+    )
+    password = Path(tmp.name) / "pw"
+    password.write_text("a long benchmark password")
+    setup = [sys.executable, "-m", "hotline", "setup", "--username", "bench", "--password-file", str(password)]
+    subprocess.run([*setup, "--json"], env=env, check=True, cwd=ROOT, capture_output=True)
+
+    # The applicants exist in the emulator, so the worker's replies to them are delivered.
+    inputs_per_intake = len(intake_inputs())
+    emulator.add_users(max(1, args.updates // inputs_per_intake) + args.samples, first_id=FIRST_CHAT)
+    baseline = bare_python_pss()
+    port = free_port()
+    serve = Serve(env, port)
+    try:
+        if not serve.serving.wait(timeout=600):
+            raise RuntimeError("serve did not start")
+        idle = tree_pss(serve.proc.pid)
+        inputs = intake_inputs()
+        per_sample = max(1, args.updates // len(inputs) // args.samples)
+        url = f"http://127.0.0.1:{port}"
+        samples = []
+        sent = 0
+        for n in range(args.samples):
+            first_chat = FIRST_CHAT + n * per_sample
+            result = asyncio.run(run_load(url, args.concurrency, per_sample, inputs, first_chat=first_chat))
+            sent += result["requests"]
+            samples.append({"updates_sent": sent, "failed": result["failed"], **tree_pss(serve.proc.pid)})
+        after = samples[-1]
+        growth = [s["total_pss_mb"] for s in samples]
+    finally:
+        serve.stop()
+        emulator.stop()
+        tmp.cleanup()
+    print(
+        json.dumps(
+            {
+                "benchmark": "memory",
+                "baseline_bare_python_pss_mb": baseline,
+                "idle": idle,
+                "samples": samples,
+                "updates": after["updates_sent"],
+                "idle_total_pss_mb": idle["total_pss_mb"],
+                "after_total_pss_mb": after["total_pss_mb"],
+                "growth_over_the_samples_mb": round(max(growth) - min(growth), 1),
+                "idle_ratio_to_baseline": round(idle["total_pss_mb"] / baseline, 1),
+                "after_ratio_to_baseline": round(after["total_pss_mb"] / baseline, 1),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
