@@ -40,9 +40,8 @@ def people(org: Org) -> dict[str, Staff]:
 
 
 def _dates_of_cases_yesterday() -> None:
-    from hotline.cases.models import Case
-
     from hotline.cases import status_counts
+    from hotline.cases.models import Case
 
     moment = timezone.now() - timedelta(days=1)
     Case.objects.update(created_at=moment)
