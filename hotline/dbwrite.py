@@ -83,7 +83,9 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     on the writer process when ``HOTLINE_WRITER_SOCKET`` names one (then ``work`` must be a module-level
     function and its arguments picklable), otherwise on this process's writer thread. Either way it
     must not depend on the caller's thread (its database connection, thread-locals). Inside a
-    transaction it runs here, in a savepoint.
+    transaction it runs here, in a savepoint. With group commit off (``HOTLINE_GROUP_COMMIT``, the
+    default on PostgreSQL) and no writer process, it runs here in a transaction of its own, run again
+    while it is a deadlock's victim.
     """
     from hotline.audit import log as audit
 
@@ -93,6 +95,12 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     address = settings.HOTLINE_WRITER_SOCKET
     if address:
         return _remote.call(address, work, args, kwargs)
+    if not settings.HOTLINE_GROUP_COMMIT:
+        job: _Job[T] = _Job(functools.partial(work, *args, **kwargs))
+        _run_alone(job)
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
     return _writer.submit(functools.partial(work, *args, **kwargs) if args or kwargs else work)
 
 
