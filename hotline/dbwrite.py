@@ -19,9 +19,12 @@ On SQLite ``hotline serve`` runs that group commit in a process of its own, the 
 (:class:`WriterServer`, below): the web processes send their work over a Unix socket, and one
 process, sharing no GIL with request threads, takes the write turn for all of them.
 
-PostgreSQL has row locks, but every action also appends to the audit chain, whose head is one row:
-each transaction holds it from its append to its commit (a WAL flush). Group commit pays that, and
-the commit, once per batch there too. ``write_turn`` is a no-op on PostgreSQL.
+PostgreSQL has row locks and many writers, and the audit chain does not make them wait for each
+other (a transaction that finds the chain head held parks its events: ``audit/log.py``). There a
+writer thread that runs a whole batch's statements one round trip after another is slower than each
+request thread committing its own transaction, so group commit is off by default
+(``HOTLINE_GROUP_COMMIT``) and :func:`run_write` runs the work in the caller's thread, retrying a
+deadlock's victim. ``write_turn`` is a no-op on PostgreSQL.
 """
 
 from __future__ import annotations
