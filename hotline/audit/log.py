@@ -147,8 +147,8 @@ def _append(events: list[_Pending]) -> None:
         if tip is None:
             _park(cursor, rows)
             return
-        seq, prev = tip
-        if parking:
+        seq, prev, some_parked = tip
+        if some_parked:
             seq, prev = _chain_parked(cursor, seq, prev)
         _chain(cursor, seq, prev, rows)
 
@@ -171,13 +171,21 @@ class _Row:
         return cls(e.at, actor, e.action, e.object_type, e.object_id, e.details)
 
 
-def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes] | None:
-    """Lock the head row and return the tip; None if ``wait`` is false and another transaction holds it."""
+def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
+    """Lock the head row and return the tip, and whether there may be parked events to chain (always
+    False on SQLite, which parks none); None if ``wait`` is false and another transaction holds it."""
     connection = transaction.get_connection()
     head_table = AuditHead._meta.db_table
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     skip = "" if wait else " SKIP LOCKED"
-    cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1{lock}{skip}")  # noqa: S608 (model table names)
+    # Whether anything is parked comes with the tip, in the same round trip.
+    parked = (
+        f"EXISTS (SELECT 1 FROM {AuditParked._meta.db_table})"  # noqa: S608
+        if connection.features.has_select_for_update_skip_locked
+        else "0"
+    )
+    sql = f"SELECT seq, hash, {parked} FROM {head_table} WHERE id = 1{lock}{skip}"  # noqa: S608 (model table names)
+    cursor.execute(sql)
     row = cursor.fetchone()
     if row is None:
         if not wait:
@@ -189,9 +197,9 @@ def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes] | None:
             f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
             [GENESIS],
         )
-        cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1{lock}")  # noqa: S608
+        cursor.execute(sql.replace(skip, "") if skip else sql)
         row = cursor.fetchone()
-    return int(row[0]), bytes(row[1])
+    return int(row[0]), bytes(row[1]), bool(row[2])
 
 
 def _chain(cursor: Any, seq: int, prev: bytes, events: list[_Row]) -> tuple[int, bytes]:
@@ -323,7 +331,7 @@ def chain_parked(*, wait: bool = True) -> int:
             if tip is None:
                 return chained
             before = tip[0]
-            after, _ = _chain_parked(cursor, *tip)
+            after, _ = _chain_parked(cursor, tip[0], tip[1])
         if after == before:
             return chained  # only events that may not be chained are left
         chained += after - before
