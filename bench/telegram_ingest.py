@@ -490,6 +490,9 @@ def compare(sqlite: dict[str, Any], postgres: dict[str, Any]) -> dict[str, Any]:
     ratio = round(pg["per_second"] / lite["per_second"], 3)
     return {
         "rate_ratio": ratio,
+        # The same against each database's own /ping baseline: the two runs follow each other, and on a
+        # shared machine the load can change between them.
+        "ratio_of_ratios_to_baseline": round(postgres["ratio_to_baseline"] / sqlite["ratio_to_baseline"], 3),
         "sqlite_per_second": lite["per_second"],
         "postgres_per_second": pg["per_second"],
         "sqlite_p99_ms": lite["p99_ms"],
