@@ -204,6 +204,7 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.2)
+        self.__exit__()  # stop what did start, rather than leave it running
         raise RuntimeError("the server did not start")
 
     def __exit__(self, *exc: object) -> None:
