@@ -19,9 +19,12 @@ On SQLite ``hotline serve`` runs that group commit in a process of its own, the 
 (:class:`WriterServer`, below): the web processes send their work over a Unix socket, and one
 process, sharing no GIL with request threads, takes the write turn for all of them.
 
-PostgreSQL has row locks, but every action also appends to the audit chain, whose head is one row:
-each transaction holds it from its append to its commit (a WAL flush). Group commit pays that, and
-the commit, once per batch there too. ``write_turn`` is a no-op on PostgreSQL.
+PostgreSQL has row locks and many writers, and the audit chain does not make them wait for each
+other (a transaction that finds the chain head held parks its events: ``audit/log.py``). There a
+writer thread that runs a whole batch's statements one round trip after another is slower than each
+request thread committing its own transaction, so group commit is off by default
+(``HOTLINE_GROUP_COMMIT``) and :func:`run_write` runs the work in the caller's thread, retrying a
+deadlock's victim. ``write_turn`` is a no-op on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -83,7 +86,9 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     on the writer process when ``HOTLINE_WRITER_SOCKET`` names one (then ``work`` must be a module-level
     function and its arguments picklable), otherwise on this process's writer thread. Either way it
     must not depend on the caller's thread (its database connection, thread-locals). Inside a
-    transaction it runs here, in a savepoint.
+    transaction it runs here, in a savepoint. With group commit off (``HOTLINE_GROUP_COMMIT``, the
+    default on PostgreSQL) and no writer process, it runs here in a transaction of its own, run again
+    while it is a deadlock's victim.
     """
     from hotline.audit import log as audit
 
@@ -93,6 +98,12 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     address = settings.HOTLINE_WRITER_SOCKET
     if address:
         return _remote.call(address, work, args, kwargs)
+    if not settings.HOTLINE_GROUP_COMMIT:
+        job: _Job[T] = _Job(functools.partial(work, *args, **kwargs))
+        _run_alone(job)
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
     return _writer.submit(functools.partial(work, *args, **kwargs) if args or kwargs else work)
 
 

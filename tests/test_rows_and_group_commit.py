@@ -32,6 +32,12 @@ from tests.process_support import WAIT
 ACTOR = Actor.system("test")
 
 
+@pytest.fixture(autouse=True)
+def _group_commit_on(settings: Any) -> None:
+    """This module tests group commit itself, on both databases (PostgreSQL runs without it by default)."""
+    settings.HOTLINE_GROUP_COMMIT = True
+
+
 def test_rows_written_plainly_read_back_through_the_orm_and_the_other_way(org: Org) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -114,6 +120,8 @@ def _in_threads(works: list[Any]) -> list[Any]:
             results[i] = dbwrite.run_write(works[i])
         except Exception as exc:  # the test looks at what each caller got
             results[i] = exc
+        finally:
+            connections["default"].close()  # the thread's own (used when group commit is off)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(works))]
     for t in threads:
@@ -184,6 +192,19 @@ def test_inside_a_transaction_the_work_runs_in_it(org_tx: Org) -> None:
     with transaction.atomic():
         assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
     assert dbwrite.run_write(lambda: threading.current_thread().name) == "hotline-db-writer"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_group_commit_each_caller_commits_its_own_transaction(org_tx: Org, settings: Any) -> None:
+    settings.HOTLINE_GROUP_COMMIT = False
+    results = _in_threads([_make(f"A-OWN-{i:04d}") for i in range(4)] + [_make("A-OWN-BAD1", fail=True)])
+    assert results[:4] == [f"A-OWN-{i:04d}" for i in range(4)] and isinstance(results[4], ValueError)
+    assert {p for p in _pseudonyms() if p.startswith("A-OWN-")} == {f"A-OWN-{i:04d}" for i in range(4)}
+    audit.chain_parked()  # on PostgreSQL a transaction that found the chain head busy parked its event
+    events = set(AuditEvent.objects.filter(action="test.work").values_list("object_id", flat=True))
+    assert events == {f"A-OWN-{i:04d}" for i in range(4)}
+    assert dbwrite.run_write(lambda: threading.current_thread().name) == threading.current_thread().name
+    assert audit.verify().ok
 
 
 def test_two_batches_that_deadlock_on_copies_of_one_update_answer_each_copy_once(org_tx: Org) -> None:

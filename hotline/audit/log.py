@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hotline.audit import anchors
-from hotline.audit.models import AuditEvent, AuditHead
+from hotline.audit.models import AuditEvent, AuditHead, AuditParked
 from hotline.core import crypto
 from hotline.core.actor import Actor
 from hotline.keyring import server_keys
@@ -30,10 +31,19 @@ GENESIS = bytes(32)
 
 
 def _canonical(
-    seq: int, at: datetime, actor: tuple[int | None, str, str], action: str, obj: tuple[str, str], details: Any
+    seq: int,
+    at: datetime,
+    actor: tuple[int | None, str, str],
+    action: str,
+    obj: tuple[str, str],
+    details: Any,
+    origin: bytes | None = None,
 ) -> bytes:
+    fields = [seq, at.isoformat(timespec="microseconds"), *actor, action, *obj, details]
+    if origin is not None:  # events chained straight away keep the form they always had
+        fields.append(origin.hex())
     return json.dumps(
-        [seq, at.isoformat(timespec="microseconds"), *actor, action, *obj, details],
+        fields,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
@@ -41,8 +51,9 @@ def _canonical(
 
 
 def _event_payload(e: AuditEvent) -> bytes:
+    origin = bytes(e.origin) if e.origin is not None else None
     return _canonical(
-        e.seq, e.at, (e.actor_id, e.actor_label, e.role), e.action, (e.object_type, e.object_id), e.details
+        e.seq, e.at, (e.actor_id, e.actor_label, e.role), e.action, (e.object_type, e.object_id), e.details, origin
     )
 
 
@@ -114,53 +125,217 @@ def savepoint() -> Iterator[None]:
 
 
 def _append(events: list[_Pending]) -> None:
-    """Chain ``events`` after the head and store them: three plain statements under the head's lock.
+    """Chain ``events`` after the head, or park them when another transaction holds the head.
+
+    Appending to the chain locks the head row until the transaction commits. On SQLite, which has one
+    writer anyway, that is simply the order of the writes. On PostgreSQL a transaction that would have
+    to wait for the head (another one appended and has not committed yet) parks its events instead
+    (:class:`AuditParked`, in its own transaction, under a MAC) and commits without waiting; the
+    transaction that next takes the head chains every parked event it can see, oldest first (its own
+    parked events too, so one transaction's events keep their order), then its own. So no transaction
+    waits for another's commit, an event exists exactly when its transaction committed, and the chain
+    stays one chain with no gaps.
 
     Every action of every channel ends here, so it is written as SQL rather than through the ORM's
     query building (which cost more than the statements themselves); the columns are the models'.
     """
-    key = server_keys.get().audit
     connection = transaction.get_connection()
-    ops = connection.ops
-    head_table, event_table = AuditHead._meta.db_table, AuditEvent._meta.db_table
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    parking = connection.features.has_select_for_update_skip_locked
+    rows = [_Row.of(e) for e in events]
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1{lock}")  # noqa: S608 (model table names)
-        row = cursor.fetchone()
-        if row is None:  # the first event ever
-            cursor.execute(
-                f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
-                [GENESIS],
-            )
-            cursor.execute(f"SELECT seq, hash FROM {head_table} WHERE id = 1{lock}")  # noqa: S608
-            row = cursor.fetchone()
-        seq, prev = int(row[0]), bytes(row[1])
-        rows = []
-        for e in events:
-            seq += 1
-            actor = (e.actor.user_id, e.actor.label, e.actor.role.value)
-            payload = _canonical(seq, e.at, actor, e.action, (e.object_type, e.object_id), e.details)
-            digest = crypto.keyed_chain_hash(key, prev, payload)
-            rows.append(
-                (
-                    seq,
-                    ops.adapt_datetimefield_value(e.at),
-                    *actor,
-                    e.action,
-                    e.object_type,
-                    e.object_id,
-                    json.dumps(e.details),
-                    prev,
-                    digest,
-                )
-            )
-            prev = digest
-        columns = "seq, at, actor_id, actor_label, role, action, object_type, object_id, details, prev_hash, hash"
-        cursor.executemany(
-            f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
-            rows,
+        tip = _take_head(cursor, wait=not parking)
+        if tip is None:
+            _park(cursor, rows)
+            return
+        seq, prev, some_parked = tip
+        if some_parked:
+            seq, prev = _chain_parked(cursor, seq, prev)
+        _chain(cursor, seq, prev, rows)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """An event as stored: the actor as its three columns."""
+
+    at: datetime
+    actor: tuple[int | None, str, str]
+    action: str
+    object_type: str
+    object_id: str
+    details: Any
+    origin: bytes | None = None  # the nonce of the parked event it comes from
+
+    @classmethod
+    def of(cls, e: _Pending) -> _Row:
+        actor = (e.actor.user_id, e.actor.label, e.actor.role.value)
+        return cls(e.at, actor, e.action, e.object_type, e.object_id, e.details)
+
+
+def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
+    """Lock the head row and return the tip, and whether there may be parked events to chain (always
+    False on SQLite, which parks none); None if ``wait`` is false and another transaction holds it."""
+    connection = transaction.get_connection()
+    head_table = AuditHead._meta.db_table
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    skip = "" if wait else " SKIP LOCKED"
+    # Whether anything is parked comes with the tip, in the same round trip.
+    parked = (
+        f"EXISTS (SELECT 1 FROM {AuditParked._meta.db_table})"  # noqa: S608
+        if connection.features.has_select_for_update_skip_locked
+        else "0"
+    )
+    sql = f"SELECT seq, hash, {parked} FROM {head_table} WHERE id = 1{lock}{skip}"  # noqa: S608 (model table names)
+    cursor.execute(sql)
+    row = cursor.fetchone()
+    if row is None:
+        if not wait:
+            cursor.execute(f"SELECT 1 FROM {head_table} WHERE id = 1")  # noqa: S608
+            if cursor.fetchone() is not None:
+                return None  # there is a head, and another transaction holds it
+        # The first event ever.
+        cursor.execute(
+            f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
+            [GENESIS],
         )
-        cursor.execute(f"UPDATE {head_table} SET seq = %s, hash = %s WHERE id = 1", [seq, prev])  # noqa: S608
+        cursor.execute(sql.replace(skip, "") if skip else sql)
+        row = cursor.fetchone()
+    return int(row[0]), bytes(row[1]), bool(row[2])
+
+
+def _chain(cursor: Any, seq: int, prev: bytes, events: list[_Row]) -> tuple[int, bytes]:
+    """Store ``events`` after the tip ``seq``/``prev`` and move the head (the caller holds its lock);
+    returns the new tip."""
+    if not events:
+        return seq, prev
+    key = server_keys.get().audit
+    ops = transaction.get_connection().ops
+    rows = []
+    for e in events:
+        seq += 1
+        payload = _canonical(seq, e.at, e.actor, e.action, (e.object_type, e.object_id), e.details, e.origin)
+        digest = crypto.keyed_chain_hash(key, prev, payload)
+        rows.append(
+            (
+                seq,
+                ops.adapt_datetimefield_value(e.at),
+                *e.actor,
+                e.action,
+                e.object_type,
+                e.object_id,
+                json.dumps(e.details),
+                prev,
+                digest,
+                e.origin,
+            )
+        )
+        prev = digest
+    event_table, head_table = AuditEvent._meta.db_table, AuditHead._meta.db_table
+    columns = "seq, at, actor_id, actor_label, role, action, object_type, object_id, details, prev_hash, hash, origin"
+    cursor.executemany(
+        f"INSERT INTO {event_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+        rows,
+    )
+    cursor.execute(f"UPDATE {head_table} SET seq = %s, hash = %s WHERE id = 1", [seq, prev])  # noqa: S608
+    return seq, prev
+
+
+# --- parked events (PostgreSQL) ------------------------------------------------------------------
+
+_PARKED = b"hotline-audit-parked"
+# Parked events one holder of the head chains at most (more wait for the next holder).
+CHAIN_PARKED_AT_ONCE = 1000
+
+
+def _parked_mac(key: bytes, nonce: bytes, e: _Row) -> bytes:
+    payload = _canonical(0, e.at, e.actor, e.action, (e.object_type, e.object_id), e.details, nonce)
+    return crypto.keyed_chain_hash(key, _PARKED, payload)
+
+
+def _park(cursor: Any, events: list[_Row]) -> None:
+    """Store ``events`` as parked, each under a fresh nonce and a MAC (one statement)."""
+    key = server_keys.get().audit
+    ops = transaction.get_connection().ops
+    rows = []
+    for e in events:
+        nonce = secrets.token_bytes(16)
+        rows.append(
+            (
+                nonce,
+                ops.adapt_datetimefield_value(e.at),
+                *e.actor,
+                e.action,
+                e.object_type,
+                e.object_id,
+                json.dumps(e.details),
+                _parked_mac(key, nonce, e),
+            )
+        )
+    columns = "nonce, at, actor_id, actor_label, role, action, object_type, object_id, details, mac"
+    cursor.executemany(
+        f"INSERT INTO {AuditParked._meta.db_table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",  # noqa: S608
+        rows,
+    )
+
+
+@dataclass(frozen=True)
+class _Parked:
+    id: int
+    row: _Row  # with origin set to its nonce
+    problem: str  # "" if it may be chained; else why not (its MAC fails, or it was chained before)
+
+
+def _read_parked(limit: int) -> list[_Parked]:
+    """The parked events this transaction can see, oldest first, each checked."""
+    key = server_keys.get().audit
+    parked = list(AuditParked.objects.order_by("id")[:limit])
+    if not parked:
+        return []
+    nonces = [bytes(p.nonce) for p in parked]
+    chained = {
+        bytes(o) for o in AuditEvent.objects.filter(origin__in=nonces).values_list("origin", flat=True) if o is not None
+    }
+    found = []
+    for p, nonce in zip(parked, nonces, strict=True):
+        row = _Row(p.at, (p.actor_id, p.actor_label, p.role), p.action, p.object_type, p.object_id, p.details, nonce)
+        problem = ""
+        if not crypto.constant_time_equal(_parked_mac(key, nonce, row), bytes(p.mac)):
+            problem = "does not match its MAC (forged or edited)"
+        elif nonce in chained:
+            problem = "was chained already (a copy put back)"
+        found.append(_Parked(p.id, row, problem))
+    return found
+
+
+def _chain_parked(cursor: Any, seq: int, prev: bytes) -> tuple[int, bytes]:
+    """Chain the sound parked events this transaction sees and delete them; the caller holds the head.
+
+    One that is not sound stays where it is, for ``verify`` to report."""
+    sound = [p for p in _read_parked(CHAIN_PARKED_AT_ONCE) if not p.problem]
+    if not sound:
+        return seq, prev
+    tip = _chain(cursor, seq, prev, [p.row for p in sound])
+    ids = [p.id for p in sound]
+    marks = ", ".join(["%s"] * len(ids))
+    cursor.execute(f"DELETE FROM {AuditParked._meta.db_table} WHERE id IN ({marks})", ids)  # noqa: S608
+    return tip
+
+
+def chain_parked(*, wait: bool = True) -> int:
+    """Chain every parked event that has committed (the worker, ``verify`` and ``head`` call it);
+    returns how many. With ``wait`` false it gives up at once when the head is busy: whoever holds it
+    chains them. (SQLite parks nothing: there the table stays empty.)"""
+    chained = 0
+    while AuditParked.objects.exists():
+        with transaction.atomic(), transaction.get_connection().cursor() as cursor:
+            tip = _take_head(cursor, wait=wait)
+            if tip is None:
+                return chained
+            before = tip[0]
+            after, _ = _chain_parked(cursor, tip[0], tip[1])
+        if after == before:
+            return chained  # only events that may not be chained are left
+        chained += after - before
+    return chained
 
 
 @dataclass(frozen=True)
@@ -201,10 +376,14 @@ def verify(extra_anchors: Sequence[anchors.Anchor] = (), *, anchor_file: bool = 
     the events after it still get checked. Then the outside evidence: every anchor (the anchor file's
     and ``extra_anchors``) must name an event that is still there with the same hash, and an
     installation that was set up must still hold its setup event — so neither a wiped log nor one cut
-    back to an earlier, self-consistent head passes.
+    back to an earlier, self-consistent head passes. Parked events that have committed are chained
+    first; one that cannot be (forged, edited, or a copy of one chained before) is reported.
     """
     key = server_keys.get().audit
-    breaks: list[Break] = []
+    chain_parked()
+    breaks: list[Break] = [
+        Break(0, f"parked event {p.id} {p.problem}") for p in _read_parked(CHAIN_PARKED_AT_ONCE) if p.problem
+    ]
     given = list(extra_anchors)
     if anchor_file:
         kept = anchors.read()
@@ -249,7 +428,9 @@ def verify(extra_anchors: Sequence[anchors.Anchor] = (), *, anchor_file: bool = 
 
 
 def head() -> tuple[int, str]:
-    """The chain tip (sequence number and hash), for anchoring outside the database."""
+    """The chain tip (sequence number and hash), for anchoring outside the database; parked events
+    that have committed are chained first."""
+    chain_parked()
     tip = AuditHead.objects.filter(id=1).first()
     return (tip.seq, bytes(tip.hash).hex()) if tip else (0, GENESIS.hex())
 

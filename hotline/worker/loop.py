@@ -11,6 +11,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
+from hotline.audit import log as audit_log
 from hotline.channels.base import ChannelAdapter, registered
 from hotline.outbox.delivery import Deliverer
 from hotline.worker.jobs import run_due_jobs
@@ -38,6 +39,7 @@ class Worker:
         found = False
         try:
             found = bool(run_due_jobs(stopping=stopping))
+            found = audit_log.chain_parked(wait=False) > 0 or found
             found = self.deliverer.deliver_some(stopping=stopping) > 0 or found
             if self.polling:
                 from hotline.channels.telegram.adapter import TelegramAdapter
