@@ -20,8 +20,8 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from hotline import languages
 from hotline.portal import contacts, content, kb
-from hotline.portal.languages import LANGUAGES, NAMES
 from hotline.portal.views.common import frame
 
 CSS = "../static/portal.css"
@@ -130,7 +130,7 @@ def export_site(directory: Path) -> list[Path]:
         written.append(path)
 
     extra = {"signed": signed, "contacts_error": None}
-    for language in LANGUAGES:
+    for language in languages.codes():
         with translation.override(language):
             for slug in (*content.NAVIGATION, "apply"):
                 doc = content.page(language, slug, mode="export")
@@ -149,7 +149,7 @@ def export_site(directory: Path) -> list[Path]:
                 put(f"{language}/{content.link('export', language, slug)}", render_to_string(template, context))
         with translation.override(language):
             _export_figures(language, put)
-    put("index.html", render_to_string("portal/export_index.html", {"languages": [(c, NAMES[c]) for c in LANGUAGES]}))
+    put("index.html", render_to_string("portal/export_index.html", {"languages": languages.choices()}))
     css = finders.find("portal/portal.css")
     if not css:
         raise ExportError("the portal's style sheet is missing")

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from hotline import languages
 from hotline.portal import content
-from hotline.portal.languages import LANGUAGES, NAMES
 
 
 def speaks(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -67,8 +67,8 @@ def _frame(language: str, slug: str, mode: content.Mode, css: str | None, _activ
         "links": links,
         "nav": [{"slug": s, "label": labels[s], "url": links[s], "current": s == slug} for s in content.NAVIGATION],
         "languages": [
-            {"code": code, "name": NAMES[code], "url": content.link(mode, code, slug), "current": code == language}
-            for code in LANGUAGES
+            {"code": code, "name": name, "url": content.link(mode, code, slug), "current": code == language}
+            for code, name in languages.choices()
         ],
         "css_url": css or static("portal/portal.css"),
     }
