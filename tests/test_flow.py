@@ -514,7 +514,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
     data = json.loads(json.dumps(chat.session.to_dict()))
     restored = Session.from_dict(data)
     assert restored == chat.session
-    assert restored.flow_version == INTAKE.version == 3
+    assert restored.flow_version == INTAKE.version == 4
     _, effects = advance(INTAKE, restored, Text("так"))
     assert effects[0] == StoreAnswer("with_others", "yes")
     assert effects[1] == Ask(
@@ -524,6 +524,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
         (),
         optional=False,
         hint="Число від 2 до 500.",
+        can_go_back=True,
     )
 
 
@@ -549,11 +550,11 @@ def test_a_session_holds_no_answer() -> None:
 
 def test_a_session_keeps_its_flow_version_and_refuses_another() -> None:
     chat = at("region")
-    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 3\n", "\nversion: 4\n"))
-    with pytest.raises(FlowError, match="belongs to intake v3"):
+    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 4\n", "\nversion: 5\n"))
+    with pytest.raises(FlowError, match="belongs to intake v4"):
         advance(newer, chat.session, Choose("russia"))
     chat.send(Choose("russia"))
-    assert chat.session.flow_version == 3
+    assert chat.session.flow_version == 4
 
 
 @pytest.mark.parametrize(
@@ -1010,3 +1011,14 @@ def test_check_flow_file_lists_problems_with_the_path(tmp_path: Path) -> None:
 
     missing = tmp_path / "missing.yaml"
     assert check_flow_file(missing)[0].startswith(f"{missing}: cannot read the file")
+
+
+def test_back_is_offered_only_where_there_is_a_question_to_go_back_to() -> None:
+    chat = Chat(language="en")
+    assert chat.ask.step == "consent" and not chat.ask.can_go_back, "the very first question"
+    chat.send(Choose("yes"))
+    assert chat.ask.step == "category" and not chat.ask.can_go_back, "consent is behind the case: never asked twice"
+    chat.send(Choose("serviceman"))
+    assert chat.ask.can_go_back
+    chat.send(Back())
+    assert chat.ask.step == "category" and not chat.ask.can_go_back

@@ -10,19 +10,15 @@ from typing import Any
 
 import pytest
 import yaml
-from aiogram.types import Update
-from django.db import transaction
 from django.test import Client
 
 from hotline import languages
-from hotline.channels.telegram import conversation
 from hotline.core import flow as engine
 from hotline.flows import runner
-from hotline.outbox.enqueue import payload_of
-from hotline.outbox.models import OutboxMessage
 from hotline.portal import content
 from tests.conftest import Org
 from tests.console_support import admin_staff, signed_in_client
+from tests.test_telegram_keyboard import button, message, send_updates
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_PHRASES = REPO / "hotline" / "channels" / "telegram" / "content"
@@ -81,43 +77,20 @@ def test_a_language_added_as_files_passes_the_start_up_check(polish: Path) -> No
     assert languages.name("pl") == "Polski"
 
 
-def _send_updates(*updates: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run updates through the bot as the webhook would; what it queued for the chat, in order."""
-    before = set(OutboxMessage.objects.values_list("id", flat=True))
-    for number, update in enumerate(updates):
-        with transaction.atomic():
-            conversation.handle_update(Update.model_validate({"update_id": 500 + number, **update}))
-    rows = OutboxMessage.objects.exclude(id__in=before).filter(kind="send").order_by("created_at", "id")
-    return [payload_of(row) for row in rows]
-
-
-def _message(text: str, language_code: str = "pl") -> dict[str, Any]:
-    user = {"id": CHAT, "is_bot": False, "first_name": "A", "language_code": language_code}
-    chat = {"id": CHAT, "type": "private"}
-    return {"message": {"message_id": 10, "date": 1_700_000_000, "chat": chat, "from": user, "text": text}}
-
-
-def _button(data: str) -> dict[str, Any]:
-    user = {"id": CHAT, "is_bot": False, "first_name": "A", "language_code": "en"}
-    chat = {"id": CHAT, "type": "private"}
-    message = {"message_id": 11, "date": 1_700_000_000, "chat": chat, "from": user, "text": "?"}
-    return {"callback_query": {"id": "q1", "from": user, "chat_instance": "c", "message": message, "data": data}}
-
-
 def test_the_bot_offers_the_new_language_and_speaks_it(polish: Path, org: Org) -> None:
-    sent = _send_updates(_message("/lang", "en"))
+    sent = send_updates(message("/lang", "en", chat=CHAT))
     buttons = sent[-1]["reply_markup"]["inline_keyboard"][0]
     assert [b["callback_data"] for b in buttons] == ["l|ru", "l|uk", "l|en", "l|pl"]
     assert buttons[-1]["text"] == "Polski"
 
-    sent = _send_updates(_button("l|pl"))
+    sent = send_updates(button("l|pl", chat=CHAT))
     assert sent and all(payload["text"].startswith("PL ") for payload in sent), "the intake, in Polish"
     controls = sent[-1]["reply_markup"]["inline_keyboard"][-1]
     assert controls[-1]["text"] == "PL Talk to a person"
 
 
 def test_a_telegram_user_whose_phone_speaks_the_new_language_gets_it(polish: Path, org: Org) -> None:
-    sent = _send_updates(_message("/help", "pl-PL"))
+    sent = send_updates(message("/help", "pl-PL", chat=CHAT))
     assert sent[-1]["text"].startswith("PL This is the hotline's bot.")
 
 
@@ -130,6 +103,8 @@ def test_the_website_links_the_new_language_and_serves_it(polish: Path, client: 
     assert "Tekst po polsku." in polish_home.content.decode()
     assert client.get("/pl/safety/").status_code == 200
     assert client.get("/", HTTP_ACCEPT_LANGUAGE="pl-PL,pl;q=0.9")["Content-Language"] == "pl"
+    assert client.get("/pl/figures/").status_code == 200, "the figures' labels fall back to English"
+    assert client.get("/pl/faq/").status_code == 200, "the knowledge base has no Polish articles: none listed"
     assert client.get("/de/").status_code == 404, "a language nobody declared is not a page"
 
 
@@ -148,6 +123,7 @@ def test_the_console_phone_intake_offers_the_new_language(polish: Path, client: 
     identity_id = started["Location"].rstrip("/").rsplit("/", 1)[-1]
     step = staff.get(started["Location"])
     assert step.status_code == 200 and "PL " in step.content.decode()
+    assert 'value="back"' not in step.content.decode(), "no Back on the first question"
     from hotline.cases.models import ChannelIdentity
 
     session = runner.load_session(ChannelIdentity.objects.get(pk=identity_id), lock=False)[1]

@@ -91,16 +91,16 @@ def _export_figures(language: str, put: Callable[[str, str], None]) -> None:
     for release in [*shown, *older]:
         context = {
             **frame_,
-            "words": figures.WORDS[language],
+            "words": figures.WORDS[figures.shown_in(language)],
             "feed": figures.feed_link("export", language),
             **figures.release_context(release, language, "export"),
         }
         put(f"{language}/figures-{release.pk}.html", render_to_string("portal/figures_release.html", context))
-        put(f"{language}/figures-{release.pk}.csv", publish.as_csv(release, language))
+        put(f"{language}/figures-{release.pk}.csv", publish.as_csv(release, figures.shown_in(language)))
         put(f"{language}/figures-{release.pk}.json", publish.as_json(release))
     feed = publish.atom(
         shown,
-        language,
+        figures.shown_in(language),
         self_href="figures.atom",
         link_of=lambda r: figures.links("export", language, r)["page"],
     )

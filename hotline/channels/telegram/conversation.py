@@ -413,9 +413,13 @@ def _on_text(chat: Chat, text: str) -> None:
 
 
 def _knowledge_base_answer(text: str, language: str) -> Any:
-    """A published article that answers ``text`` with confidence, or None (then operators answer)."""
+    """A published article that answers ``text`` with confidence, or None (then operators answer).
+    The knowledge base speaks the languages it has analysers for; in another, operators answer."""
+    from hotline.kb.content import LANGUAGES as KB_LANGUAGES
     from hotline.kb.search import answer
 
+    if language not in KB_LANGUAGES:
+        return None
     match = answer(text, language)
     return match if match is not None and match.confident else None
 

@@ -92,6 +92,7 @@ def phone_step(request: HttpRequest, identity_id: uuid.UUID) -> HttpResponse:
         flow = registry.version(session.flow_id, session.flow_version)
         step = flow.steps[session.step]
         context["step"] = step
+        context["can_go_back"] = bool(session.history)  # not on the first question, nor back past consent
         context["question"] = step.text.get(session.language) or next(iter(step.text.values()))
         context["options"] = [(o.value, o.label.get(session.language, o.value)) for o in step.options]
     else:
