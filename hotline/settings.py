@@ -244,6 +244,8 @@ HOTLINE_SERVE_STATUS = Path(_serve_status) if _serve_status else None
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# The console's own interface languages (for staff). The languages applicants are spoken to in are
+# declared by the intake flow (hotline/languages.py, docs/languages.md).
 LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True

@@ -105,6 +105,28 @@ def test_every_mention_of_cookies_in_the_texts_is_a_no_cookies_promise(db: None)
                 assert contradiction not in text, f"{language}/{slug} says {contradiction!r}"
 
 
+# The form's welcome (the flow file's web wording) makes the same promise.
+FORM_PROMISE = {
+    "en": "This site sets no cookies",
+    "ru": "Сайт не ставит cookie",
+    "uk": "Сайт не ставить cookie",
+}
+
+
+def test_the_forms_welcome_promises_no_cookies_and_says_nothing_else_of_them(client: Client, org: Org) -> None:
+    from hotline.flows import registry
+
+    flow = registry.current("intake")
+    for language in languages.codes():
+        start = client.post(f"/apply/{language}/", {"action": "start"})
+        assert FORM_PROMISE[language] in page_text(start), language
+        for step in flow.steps.values():
+            for text in (step.text, *step.channel_text.values()):
+                for line in text[language].splitlines():
+                    if COOKIE_WORD.search(line):
+                        assert FORM_PROMISE[language] in line, f"{step.id} ({language}): {line!r}"
+
+
 def _assert_keeps_nothing(response: HttpResponse, where: str) -> None:
     """No cookie, nothing in the browser's cache, no script that could fill its storage, nothing
     loaded from another host."""

@@ -51,11 +51,13 @@ def frame(language: str, slug: str, mode: content.Mode = "live", css: str | None
 
     The same for every request to a page, so it is built once per process (templates only read it).
     """
-    return _frame(language, slug, mode, css, translation.get_language() or language)
+    return _frame(language, slug, mode, css, translation.get_language() or language, languages.codes())
 
 
 @functools.lru_cache(maxsize=512)
-def _frame(language: str, slug: str, mode: content.Mode, css: str | None, _active: str) -> dict[str, Any]:
+def _frame(
+    language: str, slug: str, mode: content.Mode, css: str | None, _active: str, _offered: tuple[str, ...]
+) -> dict[str, Any]:
     labels = nav_labels()
     links = {name: content.link(mode, language, name) for name in labels}
     if mode == "live":
