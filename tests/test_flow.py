@@ -116,7 +116,7 @@ def at(step: str, language: str = "en") -> Chat:
 
 
 def test_intake_loads_with_its_version_and_languages() -> None:
-    assert (INTAKE.id, INTAKE.version) == ("intake", 3)
+    assert (INTAKE.id, INTAKE.version) == ("intake", 4)
     assert INTAKE.languages == ("ru", "uk", "en")
     assert check_flow_file(INTAKE_PATH) == []
 
