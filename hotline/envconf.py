@@ -68,12 +68,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 _CHANNEL = re.compile(r"@[A-Za-z][A-Za-z0-9_]{4,31}|-100[0-9]{1,13}")
 
 
-def env_channels(name: str, languages: tuple[str, ...]) -> dict[str, str]:
+def env_channels(name: str) -> dict[str, str]:
     """Telegram channels per language: ``ru=@hotline_ru,uk=@hotline_uk`` or ``*=@hotline`` (``*``: every
-    language not named). A channel is ``@username`` or a ``-100…`` chat id."""
+    language not named). A channel is ``@username`` or a ``-100…`` chat id. Whether each language is
+    one the hotline declares is checked at start-up (``hotline/languages.py``), where they are known."""
     raw = os.environ.get(name, "").strip()
     channels: dict[str, str] = {}
     if not raw:
@@ -82,8 +84,8 @@ def env_channels(name: str, languages: tuple[str, ...]) -> dict[str, str]:
         language, sep, channel = (part.strip() for part in item.partition("="))
         if not sep or not language or not channel:
             raise ConfigurationError(f"{name}: each item is language=@channel, not {item.strip()!r}")
-        if language != "*" and language not in languages:
-            raise ConfigurationError(f"{name}: {language!r} is not a language ({', '.join(languages)} or *)")
+        if language != "*" and not _LANGUAGE.fullmatch(language):
+            raise ConfigurationError(f"{name}: {language!r} is not a language code (two or three letters, or *)")
         if language in channels:
             raise ConfigurationError(f"{name}: {language!r} is given twice")
         if not _CHANNEL.fullmatch(channel):

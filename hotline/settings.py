@@ -173,6 +173,7 @@ HOTLINE_OUTBOX_BATCH = env_int("HOTLINE_OUTBOX_BATCH", 50, minimum=1)
 # A claimed row is another worker's to take after this long (its worker died with it in flight).
 HOTLINE_OUTBOX_LEASE_SECONDS = env_int("HOTLINE_OUTBOX_LEASE_SECONDS", 60, minimum=5)
 HOTLINE_OUTBOX_CONCURRENCY = env_int("HOTLINE_OUTBOX_CONCURRENCY", 32, minimum=1)
+# The intake flow there also declares the languages the hotline speaks (docs/languages.md).
 HOTLINE_FLOWS_DIR = Path(env_str("HOTLINE_FLOWS_DIR", str(BASE_DIR.parent / "flows"))).resolve()
 
 # --- knowledge base (docs/configuration.md, "Knowledge base") ---------------------------------------
@@ -198,7 +199,10 @@ TELEGRAM_MAX_FILE_BYTES = env_int("TELEGRAM_MAX_FILE_MB", 20, minimum=1) * 1024 
 TELEGRAM_INBOUND_BURST = env_int("TELEGRAM_INBOUND_BURST", 20, minimum=1)
 TELEGRAM_INBOUND_PER_MINUTE = env_int("TELEGRAM_INBOUND_PER_MINUTE", 20, minimum=1)
 # The public channels posts go to, per language: "ru=@hotline_ru,uk=@hotline_uk" or "*=@hotline".
-TELEGRAM_CHANNELS = env_channels("TELEGRAM_CHANNELS", ("ru", "uk", "en"))
+# The bot's phrases per language (<code>.yaml), file by file ahead of hotline/channels/telegram/content/.
+_phrases_dir = env_str("HOTLINE_TELEGRAM_PHRASES_DIR", "")
+HOTLINE_TELEGRAM_PHRASES_DIR = Path(_phrases_dir).resolve() if _phrases_dir else None
+TELEGRAM_CHANNELS = env_channels("TELEGRAM_CHANNELS")
 
 # --- phone line (docs/configuration.md, "Phone line"; docs/operations.md, "Connecting the phone line") ----
 # The provider's auth token signs every webhook (X-Twilio-Signature) and, with the account SID, opens
@@ -243,6 +247,8 @@ HOTLINE_SERVE_STATUS = Path(_serve_status) if _serve_status else None
 
 # --- internationalisation ------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
+# The console's own interface languages (for staff). The languages applicants are spoken to in are
+# declared by the intake flow (hotline/languages.py, docs/languages.md).
 LANGUAGES = [("en", "English"), ("uk", "Українська"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True

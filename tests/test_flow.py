@@ -524,6 +524,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
         (),
         optional=False,
         hint="Число від 2 до 500.",
+        can_go_back=True,
     )
 
 
@@ -1010,3 +1011,14 @@ def test_check_flow_file_lists_problems_with_the_path(tmp_path: Path) -> None:
 
     missing = tmp_path / "missing.yaml"
     assert check_flow_file(missing)[0].startswith(f"{missing}: cannot read the file")
+
+
+def test_back_is_offered_only_where_there_is_a_question_to_go_back_to() -> None:
+    chat = Chat(language="en")
+    assert chat.ask.step == "consent" and not chat.ask.can_go_back, "the very first question"
+    chat.send(Choose("yes"))
+    assert chat.ask.step == "category" and not chat.ask.can_go_back, "consent is behind the case: never asked twice"
+    chat.send(Choose("serviceman"))
+    assert chat.ask.can_go_back
+    chat.send(Back())
+    assert chat.ask.step == "category" and not chat.ask.can_go_back

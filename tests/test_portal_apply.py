@@ -247,3 +247,15 @@ def test_two_applicants_at_the_same_question_each_carry_their_own_form(client: C
     taras.complete()
     found = {do_read_case(STAFF, case, org.private_key).answers["identity"] for case in Case.objects.all()}
     assert found == {IDENTITY, "Taras, driver"}
+
+
+def test_back_and_skip_are_offered_in_words_only_where_they_work(olena: WebApplicant, org: Org) -> None:
+    first = olena.start().content.decode()
+    assert olena.step == "consent" and 'value="back"' not in first, "nowhere to go back to"
+    assert 'value="skip"' not in first, "consent is not optional"
+    category = olena.answer("yes").content.decode()
+    assert 'value="back"' not in category, "consent is behind the case: not asked twice"
+    situation = olena.answer("serviceman").content.decode()
+    assert 'name="action" value="back" formnovalidate class="quiet">Back</button>' in situation
+    page = olena.complete(stop_at="identity").content.decode()
+    assert 'name="action" value="skip" formnovalidate class="quiet">Skip this question</button>' in page

@@ -152,6 +152,7 @@ class Ask:
     options: tuple[Option, ...] = ()
     optional: bool = False
     hint: str = ""
+    can_go_back: bool = False  # Back has somewhere to go (never on the first question, nor past consent)
 
 
 @dataclass(frozen=True)
@@ -367,7 +368,15 @@ def _ask(flow: Flow, step: Step, session: Session) -> Ask:
     )
     if step.optional:
         hint = f"{hint} {flow.text('hint_optional', language, session.channel)}"
-    return Ask(step.id, step.text_for(language, session.channel), step.kind, options, step.optional, hint)
+    return Ask(
+        step.id,
+        step.text_for(language, session.channel),
+        step.kind,
+        options,
+        step.optional,
+        hint,
+        can_go_back=bool(session.history),
+    )
 
 
 def _reask(flow: Flow, session: Session, step: Step, reason: str, **values: object) -> tuple[Session, list[Effect]]:

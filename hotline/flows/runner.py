@@ -38,6 +38,7 @@ class Reply:
     kind: str | None = None
     options: tuple[engine.Option, ...] = ()
     optional: bool = False
+    can_go_back: bool = False
 
 
 @dataclass
@@ -152,6 +153,7 @@ def _apply(
                         kind=effect.kind,
                         options=tuple(effect.options),
                         optional=effect.optional,
+                        can_go_back=effect.can_go_back,
                     )
                 )
             case engine.OpenCase():

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hotline import languages
 from hotline.audit import log as audit
 from hotline.core.actor import Actor
 from hotline.outbox.enqueue import enqueue
@@ -31,7 +32,6 @@ from . import markup
 from .broadcasts import NewsError, check_publisher
 from .models import Broadcast, BroadcastTrace, Post, PostMessage, PostText
 
-LANGUAGES = ("ru", "uk", "en")
 MAX_TITLE = 120
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
@@ -70,7 +70,7 @@ def check_draft(draft: Draft, *, with_image: bool) -> dict[str, str]:
         raise NewsError(_("The title may be at most %(n)s characters.") % {"n": MAX_TITLE})
     texts = {}
     for language, text in draft.texts.items():
-        if language not in LANGUAGES:
+        if language not in languages.codes():
             raise NewsError(_("Unknown language."))
         text = text.strip()
         if not text:

@@ -10,11 +10,10 @@ from __future__ import annotations
 from django.db.models import Count
 from django.utils import timezone
 
+from hotline import languages
 from hotline.cases.models import ChannelIdentity
 
 from .models import Subscriber
-
-LANGUAGES = ("ru", "uk", "en")
 
 
 def subscription_of(identity: ChannelIdentity) -> Subscriber | None:
@@ -23,7 +22,7 @@ def subscription_of(identity: ChannelIdentity) -> Subscriber | None:
 
 def subscribe(identity: ChannelIdentity, language: str) -> str:
     """Subscribe in ``language``: ``"new"``, ``"changed"`` (another language before) or ``"same"``."""
-    if language not in LANGUAGES:
+    if language not in languages.codes():
         raise ValueError(f"not a news language: {language!r}")
     existing = subscription_of(identity)
     if existing is None:
@@ -44,4 +43,4 @@ def counts() -> dict[str, int]:
     """Subscribers per language (for the console's figures: counts only)."""
     rows = Subscriber.objects.values("language").annotate(n=Count("id")).values_list("language", "n")
     found = dict(rows)
-    return {language: found.get(language, 0) for language in LANGUAGES}
+    return {language: found.get(language, 0) for language in languages.codes()}

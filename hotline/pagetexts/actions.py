@@ -12,13 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hotline import languages
 from hotline.audit import log as audit
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import Role
 from hotline.pagetexts.models import PageVersion
 from hotline.pagetexts.reading import newest, text_of
 from hotline.portal import content, markup
-from hotline.portal.languages import LANGUAGES
 
 OBJECT_TYPE = "portal_page"
 # The website speaks for the service to everyone who reads it: only administrators change it.
@@ -41,7 +41,7 @@ def _check_editor(actor: Actor) -> None:
 
 
 def check_page(language: str, slug: str) -> None:
-    if language not in LANGUAGES or slug not in content.PAGES:
+    if language not in languages.codes() or slug not in content.PAGES:
         raise PageError(_("there is no such page"))
 
 

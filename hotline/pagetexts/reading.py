@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 from django.db.models import OuterRef, Subquery
 
-from hotline import rows
+from hotline import languages, rows
 from hotline.pagetexts.models import PageVersion
 from hotline.portal.content import PAGES, file_text
-from hotline.portal.languages import LANGUAGES
 
 log = logging.getLogger("hotline.pagetexts")
 
@@ -66,7 +65,7 @@ def page_states() -> list[PageState]:
         (v.slug, v.language): v
         for v in PageVersion.objects.filter(number=Subquery(newest_number)).defer("text").select_related("author")
     }
-    return [PageState(slug, lang, latest.get((slug, lang))) for slug in PAGES for lang in LANGUAGES]
+    return [PageState(slug, lang, latest.get((slug, lang))) for slug in PAGES for lang in languages.codes()]
 
 
 @dataclass(frozen=True)

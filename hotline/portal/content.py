@@ -7,6 +7,9 @@ A page's text comes from the first of these that has it:
 2. ``$HOTLINE_PORTAL_CONTENT_DIR/<language>/<slug>.md``, when that setting is given;
 3. the file shipped with the hotline, ``hotline/portal/content/<language>/<slug>.md``.
 
+The languages are those the hotline declares (``hotline/languages.py``): a new one needs its
+directory of pages, and nothing here changes.
+
 Links in the texts name pages (``page:safety``), never URLs, so the same text renders for the live
 site (``/ru/safety/``) and for the static mirror (``safety.html``).
 """
@@ -16,18 +19,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
-from django.conf import settings
 from django.urls import reverse
 
+from hotline import languages
 from hotline.portal import markup
-from hotline.portal.languages import LANGUAGES
 
 log = logging.getLogger("hotline.portal")
 
-SHIPPED = Path(__file__).resolve().parent / "content"
+SHIPPED = languages.PORTAL_SHIPPED
 
 # Pages made of text alone, in the order the navigation shows them (with faq and contacts between).
 TEXT_PAGES: tuple[str, ...] = ("home", "guarantees", "how-to-apply", "after-surrender", "safety")
@@ -57,7 +58,7 @@ def unregister_source(source: Source) -> None:
 
 
 def page_text(language: str, slug: str) -> str:
-    if language not in LANGUAGES or slug not in PAGES:
+    if language not in languages.codes() or slug not in PAGES:
         raise ContentError(f"no page {slug!r} in {language!r}")
     for source in _sources:
         text = source(language, slug)
@@ -69,14 +70,9 @@ def page_text(language: str, slug: str) -> str:
 def file_text(language: str, slug: str) -> str:
     """The text from the files alone (the deployment's directory, else the shipped file): what a page
     says when no registered source has a text for it, and what the editor's "shipped text" restores."""
-    if language not in LANGUAGES or slug not in PAGES:
+    if language not in languages.codes() or slug not in PAGES:
         raise ContentError(f"no page {slug!r} in {language!r}")
-    override_dir = settings.HOTLINE_PORTAL_CONTENT_DIR
-    if override_dir is not None:
-        path = Path(override_dir) / language / f"{slug}.md"
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    return (SHIPPED / language / f"{slug}.md").read_text(encoding="utf-8")
+    return languages.portal_page_path(language, slug).read_text(encoding="utf-8")
 
 
 def link(mode: Mode, language: str, slug: str, anchor: str = "") -> str:

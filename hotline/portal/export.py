@@ -20,8 +20,8 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from hotline import languages
 from hotline.portal import contacts, content, kb
-from hotline.portal.languages import LANGUAGES, NAMES
 from hotline.portal.views.common import frame
 
 CSS = "../static/portal.css"
@@ -91,16 +91,16 @@ def _export_figures(language: str, put: Callable[[str, str], None]) -> None:
     for release in [*shown, *older]:
         context = {
             **frame_,
-            "words": figures.WORDS[language],
+            "words": figures.WORDS[figures.shown_in(language)],
             "feed": figures.feed_link("export", language),
             **figures.release_context(release, language, "export"),
         }
         put(f"{language}/figures-{release.pk}.html", render_to_string("portal/figures_release.html", context))
-        put(f"{language}/figures-{release.pk}.csv", publish.as_csv(release, language))
+        put(f"{language}/figures-{release.pk}.csv", publish.as_csv(release, figures.shown_in(language)))
         put(f"{language}/figures-{release.pk}.json", publish.as_json(release))
     feed = publish.atom(
         shown,
-        language,
+        figures.shown_in(language),
         self_href="figures.atom",
         link_of=lambda r: figures.links("export", language, r)["page"],
     )
@@ -130,7 +130,7 @@ def export_site(directory: Path) -> list[Path]:
         written.append(path)
 
     extra = {"signed": signed, "contacts_error": None}
-    for language in LANGUAGES:
+    for language in languages.codes():
         with translation.override(language):
             for slug in (*content.NAVIGATION, "apply"):
                 doc = content.page(language, slug, mode="export")
@@ -149,7 +149,7 @@ def export_site(directory: Path) -> list[Path]:
                 put(f"{language}/{content.link('export', language, slug)}", render_to_string(template, context))
         with translation.override(language):
             _export_figures(language, put)
-    put("index.html", render_to_string("portal/export_index.html", {"languages": [(c, NAMES[c]) for c in LANGUAGES]}))
+    put("index.html", render_to_string("portal/export_index.html", {"languages": languages.choices()}))
     css = finders.find("portal/portal.css")
     if not css:
         raise ExportError("the portal's style sheet is missing")

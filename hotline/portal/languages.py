@@ -1,4 +1,4 @@
-"""The portal's languages: Russian first (most applicants read it), then Ukrainian and English.
+"""The portal's languages: those the hotline declares (``hotline/languages.py``), in its order.
 
 The language is always in the URL (``/ru/…``), so a page never needs a cookie to remember it; the
 bare ``/`` picks one from the browser's Accept-Language.
@@ -6,18 +6,17 @@ bare ``/`` picks one from the browser's Accept-Language.
 
 from __future__ import annotations
 
-LANGUAGES: tuple[str, ...] = ("ru", "uk", "en")
-DEFAULT = "ru"
-NAMES = {"ru": "Русский", "uk": "Українська", "en": "English"}
+from hotline import languages
 
 
 def negotiate(header: str | None) -> str:
     """The best of our languages for an Accept-Language header (``uk-UA,uk;q=0.9,en;q=0.5``)."""
-    best, best_q = DEFAULT, 0.0
+    offered = languages.codes()
+    best, best_q = languages.default(), 0.0
     for position, item in enumerate((header or "")[:500].split(",")[:20]):
         code, _, params = item.strip().partition(";")
         base = code.strip().lower().split("-")[0]
-        if base not in LANGUAGES:
+        if base not in offered:
             continue
         q = 1.0
         params = params.strip()
@@ -33,9 +32,13 @@ def negotiate(header: str | None) -> str:
 
 
 class LanguageConverter:
-    regex = "ru|uk|en"
+    """A language code in a URL: any two or three letters match, a language not declared is a 404."""
+
+    regex = "[a-z]{2,3}"
 
     def to_python(self, value: str) -> str:
+        if value not in languages.codes():
+            raise ValueError(value)
         return value
 
     def to_url(self, value: str) -> str:

@@ -2,9 +2,10 @@
 
 It sits near the top of MIDDLEWARE (only the security headers, ``hotline/headers.py``, wrap it) so a
 rejected request costs a hash and a dictionary look-up — no session, no template, no database. Only
-portal paths (``/``, ``/ru/…``, ``/uk/…``, ``/en/…``, ``/contacts.json``) are touched; the console,
-the webhook, static files and ``/ping`` pass through. The portal's headers (a Content-Security-Policy
-that allows no script at all, ``no-store``) are set with every other response's in ``hotline/headers.py``.
+portal paths (``/``, ``/<language>/…`` for a declared language, ``/apply/…``, ``/contacts.json``)
+are touched; the console, the webhook, static files and ``/ping`` pass through. The portal's headers
+(a Content-Security-Policy that allows no script at all, ``no-store``) are set with every other
+response's in ``hotline/headers.py``.
 """
 
 from __future__ import annotations
@@ -18,22 +19,23 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from hotline import languages
 from hotline.portal import limits
-from hotline.portal.languages import DEFAULT, LANGUAGES
 
-_PREFIXES = ("/apply/", *(f"/{code}/" for code in LANGUAGES))
-_EXACT = {"/", "/contacts.json", "/contacts.json.sig", *(f"/{code}" for code in LANGUAGES)}
+_EXACT = {"/", "/contacts.json", "/contacts.json.sig"}
 
 
 def is_portal_path(path: str) -> bool:
-    return path in _EXACT or path.startswith(_PREFIXES)
+    if path in _EXACT or path.startswith("/apply/"):
+        return True
+    return path[1:].partition("/")[0] in languages.codes()
 
 
 def language_of(path: str) -> str:
     if path.startswith("/apply/"):
         path = path[6:]
-    code = path[1:3]
-    return code if code in LANGUAGES and path[3:4] in ("", "/") else DEFAULT
+    code, _slash, _rest = path[1:].partition("/")
+    return code if code in languages.codes() else languages.default()
 
 
 @functools.cache

@@ -101,6 +101,8 @@ def test_olena_applies_comes_back_with_her_receipt_reads_the_reply_and_writes_ag
     page.get_by_label("Your receipt").fill(receipt.lower())
     page.get_by_role("button", name="Open my application").click()
     expect(page.get_by_text(REPLY)).to_be_visible()
+    expect(page.get_by_text("An operator has answered: the reply is below.")).to_be_visible()
+    expect(page.get_by_text("The hotline has your application; you have written nothing after it.")).to_be_visible()
     screenshot(page, "portal-mailbox")
 
     page.get_by_label("Write to the operators").fill("Understood. I will wait for the route.")
@@ -125,6 +127,11 @@ def test_olena_applies_comes_back_with_her_receipt_reads_the_reply_and_writes_ag
     expect(page.get_by_role("alert")).to_contain_text("A character seems mistyped")
 
     assert page.context.cookies() == []
+    # Nothing in the browser's storage either, as the safety page says (read by the test harness:
+    # the page itself runs no script).
+    state = page.context.storage_state()
+    assert state["cookies"] == [] and all(not origin["localStorage"] for origin in state["origins"])
+    assert page.evaluate("[document.cookie, localStorage.length, sessionStorage.length]") == ["", 0, 0]
     elsewhere = [url for url in requested if not url.startswith(live_server.url)]
     assert elsewhere == [], f"the browser was sent to other hosts: {elsewhere}"
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from hotline import rows
+from hotline import languages, rows
 from hotline.cases import actions, triage
 from hotline.cases.models import Case, ChannelIdentity
 from hotline.channels.web import mailbox
@@ -40,7 +40,7 @@ from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
 
 from .models import ChatTrace, TelegramChat
-from .phrases import LANGUAGES, language_for, phrase
+from .phrases import language_for, phrase
 
 if TYPE_CHECKING:  # aiogram is imported by whoever parsed the update (hotline/channels/telegram/views.py)
     from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update
@@ -50,7 +50,6 @@ log = logging.getLogger("hotline.telegram")
 ACTOR = Actor.system("telegram")
 CHANNEL = "telegram"
 FILE_KINDS = ("photo", "voice", "video_note", "document", "video", "audio")
-LANGUAGE_NAMES = {"ru": "Русский", "uk": "Українська", "en": "English"}
 
 
 def handle_update(update: Update) -> None:
@@ -235,9 +234,11 @@ def _keyboard(reply: runner.Reply, language: str) -> dict[str, Any]:
     rows: list[list[dict[str, str]]] = []
     for option in reply.options:
         rows.append([{"text": option.label, "callback_data": _flow_data(reply.step or "", option.value)}])
-    controls = [{"text": phrase("button_back", language), "callback_data": "b"}]
+    controls: list[dict[str, str]] = []
     if reply.optional:
-        controls.insert(0, {"text": "⏭", "callback_data": "s"})
+        controls.append({"text": phrase("button_skip", language), "callback_data": "s"})
+    if reply.can_go_back:
+        controls.append({"text": phrase("button_back", language), "callback_data": "b"})
     controls.append({"text": phrase("button_person", language), "callback_data": "p"})
     rows.append(controls)
     return {"inline_keyboard": rows}
@@ -303,7 +304,9 @@ def _on_command(chat: Chat, text: str) -> None:
 
 
 def _language_keyboard() -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": LANGUAGE_NAMES[code], "callback_data": f"l|{code}"} for code in LANGUAGES]]}
+    """A button per language the hotline speaks, each named in itself (``l|<language>``)."""
+    buttons = [{"text": name, "callback_data": f"l|{code}"} for code, name in languages.choices()]
+    return {"inline_keyboard": [buttons]}
 
 
 # --- news -------------------------------------------------------------------------------------------------
@@ -311,15 +314,15 @@ def _language_keyboard() -> dict[str, Any]:
 
 def _news_keyboard(first: str) -> dict[str, Any]:
     """A button per language, the chat's own first (``n|<language>``)."""
-    order = [first, *(code for code in LANGUAGES if code != first)]
-    return {"inline_keyboard": [[{"text": LANGUAGE_NAMES[code], "callback_data": f"n|{code}"} for code in order]]}
+    order = [first, *(code for code in languages.codes() if code != first)]
+    return {"inline_keyboard": [[{"text": languages.name(code), "callback_data": f"n|{code}"} for code in order]]}
 
 
 def _subscribe_command(chat: Chat, text: str) -> None:
     """``/subscribe`` asks for the language; ``/subscribe uk`` takes it."""
     words = text.split()
     given = words[1].lower() if len(words) > 1 else ""
-    if given in LANGUAGES:
+    if given in languages.codes():
         _subscribe(chat, given)
         return
     current = subscribers.subscription_of(chat.identity)
@@ -350,7 +353,7 @@ def _offer_news(chat: Chat) -> None:
 
 def _on_news_button(chat: Chat, query_id: str, choice: str) -> None:
     chat.answer_callback(query_id)
-    if choice in LANGUAGES:
+    if choice in languages.codes():
         _subscribe(chat, choice)
     elif choice == "no":
         chat.say_phrase("subscribe_declined")
@@ -412,9 +415,13 @@ def _on_text(chat: Chat, text: str) -> None:
 
 
 def _knowledge_base_answer(text: str, language: str) -> Any:
-    """A published article that answers ``text`` with confidence, or None (then operators answer)."""
+    """A published article that answers ``text`` with confidence, or None (then operators answer).
+    The knowledge base speaks the languages it has analysers for; in another, operators answer."""
+    from hotline.kb.content import LANGUAGES as KB_LANGUAGES
     from hotline.kb.search import answer
 
+    if language not in KB_LANGUAGES:
+        return None
     match = answer(text, language)
     return match if match is not None and match.confident else None
 
@@ -493,7 +500,7 @@ def _on_callback(query: CallbackQuery) -> None:
     if chat.identity.blocked:
         chat.answer_callback(query.id)
         return
-    if data.startswith("l|") and data[2:] in LANGUAGES:
+    if data.startswith("l|") and data[2:] in languages.codes():
         chat.answer_callback(query.id)
         chat.language = data[2:]
         if chat.session is not None and (chat.in_flow or chat.open_case() is not None):

@@ -91,14 +91,14 @@ class Menu:
         return [self.prompt("press", language, label=i.label[language], key=i.key) for i in self.items]
 
 
-def _menu_path() -> Path:
+def menu_path() -> Path:
     configured = getattr(settings, "HOTLINE_VOICE_MENU", None)
     return Path(configured) if configured else SHIPPED
 
 
 @functools.cache
 def load(path: Path | None = None) -> Menu:
-    path = path or _menu_path()
+    path = path or menu_path()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from hotline import languages
 from hotline.accounts.staff import actor_of
 from hotline.console.access import ADMINS, CASEWORKERS, staff_view
 from hotline.console.render import flash, page, problem
@@ -20,7 +21,6 @@ from hotline.kb import reading
 from hotline.kb.actions import KbError, current_texts, do_create_article, do_publish, do_rollback, do_update_article
 from hotline.kb.content import LANGUAGES, MAX_ANSWER, MAX_SLUG, MAX_TITLE, ArticleContent
 from hotline.kb.models import Article
-from hotline.portal.languages import NAMES
 
 MAX_NOTE = 200
 MAX_POSITION = 1_000_000
@@ -48,9 +48,9 @@ class LanguageForm:
 def _stored_forms(article: Article) -> list[LanguageForm]:
     texts = current_texts(article)
     return [
-        LanguageForm(lang, NAMES[lang], t.title, "\n".join(t.questions), t.answer)
+        LanguageForm(lang, languages.name(lang), t.title, "\n".join(t.questions), t.answer)
         if (t := texts.get(lang))
-        else LanguageForm(lang, NAMES[lang])
+        else LanguageForm(lang, languages.name(lang))
         for lang in LANGUAGES
     ]
 
@@ -60,7 +60,7 @@ def _posted_forms(request: HttpRequest) -> list[LanguageForm]:
         return request.POST.get(f"{lang}-{name}", "").replace("\r\n", "\n")
 
     return [
-        LanguageForm(lang, NAMES[lang], field(lang, "title"), field(lang, "questions"), field(lang, "answer"))
+        LanguageForm(lang, languages.name(lang), field(lang, "title"), field(lang, "questions"), field(lang, "answer"))
         for lang in LANGUAGES
     ]
 
@@ -112,7 +112,7 @@ def articles(request: HttpRequest) -> HttpResponse:
         "console/articles.html",
         {
             "rows": [(a, [(code, a.titles.get(code, "")) for code in LANGUAGES]) for a in reading.article_summaries()],
-            "languages": [(code, NAMES[code]) for code in LANGUAGES],
+            "languages": [(code, languages.name(code)) for code in LANGUAGES],
             "content_tab": "articles",
         },
     )
@@ -123,7 +123,7 @@ def articles(request: HttpRequest) -> HttpResponse:
 def article_new(request: HttpRequest) -> HttpResponse:
     """A new article, unpublished: it goes on the FAQ page and into the search when published."""
     if request.method != "POST":
-        return _editor(request, article=None, forms=[LanguageForm(lang, NAMES[lang]) for lang in LANGUAGES])
+        return _editor(request, article=None, forms=[LanguageForm(lang, languages.name(lang)) for lang in LANGUAGES])
     forms = _posted_forms(request)
     slug = request.POST.get("slug", "").strip()[: MAX_SLUG + 1]
     raw_position, note = request.POST.get("position", "0"), request.POST.get("note", "")[:MAX_NOTE]
@@ -224,7 +224,7 @@ def article_history(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "article": article,
             "versions": reading.article_history(slug),
-            "languages": [(code, NAMES[code]) for code in LANGUAGES],
+            "languages": [(code, languages.name(code)) for code in LANGUAGES],
             "content_tab": "articles",
         },
     )

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from hotline import languages
 from hotline.accounts.staff import actor_of
 from hotline.console.access import ADMINS, staff_view
 from hotline.console.render import flash, page, problem
@@ -26,12 +27,11 @@ from hotline.pagetexts.actions import (
     do_save_page,
 )
 from hotline.portal import content
-from hotline.portal.languages import LANGUAGES, NAMES
 from hotline.portal.views.common import nav_labels
 
 
 def _known(language: str, slug: str) -> None:
-    if language not in LANGUAGES or slug not in content.PAGES:
+    if language not in languages.codes() or slug not in content.PAGES:
         raise Http404
 
 
@@ -45,11 +45,13 @@ def pages(request: HttpRequest) -> HttpResponse:
     """Every page × language: edited or showing its file, and the last change."""
     states = {(s.slug, s.language): s for s in reading.page_states()}
     labels = nav_labels()
-    rows = [(slug, labels.get(slug, slug), [states[(slug, lang)] for lang in LANGUAGES]) for slug in content.PAGES]
+    rows = [
+        (slug, labels.get(slug, slug), [states[(slug, lang)] for lang in languages.codes()]) for slug in content.PAGES
+    ]
     return page(
         request,
         "console/pages.html",
-        {"rows": rows, "languages": [(code, NAMES[code]) for code in LANGUAGES], "content_tab": "pages"},
+        {"rows": rows, "languages": languages.choices(), "content_tab": "pages"},
     )
 
 
@@ -70,7 +72,7 @@ def _editor(
         "console/page_edit.html",
         {
             "language": language,
-            "language_name": NAMES[language],
+            "language_name": languages.name(language),
             "slug": slug,
             "text": text,
             "based_on": based_on,
@@ -131,7 +133,7 @@ def page_history(request: HttpRequest, language: str, page_slug: str) -> HttpRes
         "console/page_history.html",
         {
             "language": language,
-            "language_name": NAMES[language],
+            "language_name": languages.name(language),
             "slug": slug,
             "entries": entries,
             "showing_file": not entries or entries[0].version.uses_file,

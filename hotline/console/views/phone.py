@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from hotline import languages
 from hotline.accounts.staff import actor_of
 from hotline.cases import actions
 from hotline.cases.models import Case, ChannelIdentity
@@ -30,7 +31,6 @@ from hotline.core import flow as engine
 from hotline.core.metadata import ChannelKind, Direction
 from hotline.flows import registry, runner
 
-LANGUAGES = [("ru", "Русский"), ("uk", "Українська"), ("en", "English")]
 _REPLIES = "phone_replies"
 
 
@@ -51,15 +51,15 @@ def _remember(request: HttpRequest, identity: ChannelIdentity, replies: list[run
 @staff_view(CASEWORKERS)
 @require_safe
 def phone_home(request: HttpRequest) -> HttpResponse:
-    return page(request, "console/phone.html", {"languages": LANGUAGES})
+    return page(request, "console/phone.html", {"languages": languages.choices()})
 
 
 @staff_view(CASEWORKERS)
 @require_POST
 def phone_start(request: HttpRequest) -> HttpResponse:
     """Begin a new application for the caller on the line."""
-    language = request.POST.get("language", "ru")
-    if language not in dict(LANGUAGES):
+    language = request.POST.get("language", "")
+    if language not in languages.codes():
         return problem(request, _("Choose one of the offered languages."))
     number = request.POST.get("phone", "").strip()
     address = number or f"call-{secrets.token_urlsafe(16)}"
@@ -92,6 +92,7 @@ def phone_step(request: HttpRequest, identity_id: uuid.UUID) -> HttpResponse:
         flow = registry.version(session.flow_id, session.flow_version)
         step = flow.steps[session.step]
         context["step"] = step
+        context["can_go_back"] = bool(session.history)  # not on the first question, nor back past consent
         context["question"] = step.text.get(session.language) or next(iter(step.text.values()))
         context["options"] = [(o.value, o.label.get(session.language, o.value)) for o in step.options]
     else:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from hotline import languages
 from hotline.accounts.staff import actor_of
 from hotline.audit.models import AuditEvent
 from hotline.console.access import access_broadcast_by_id, access_post_by_id, staff_view
@@ -34,11 +35,16 @@ from hotline.news.broadcasts import (
     progress,
 )
 from hotline.news.models import Broadcast, Post, PostMessage
-from hotline.news.posts import KEEP, LANGUAGES, Draft
+from hotline.news.posts import KEEP, Draft
 
-LANGUAGE_NAMES = {"ru": "Русский", "uk": "Українська", "en": "English"}
 POLL_SECONDS = 3
 MAX_TEXT_FIELD = 20_000  # far above what Telegram takes, so the checks can say how much too long
+
+
+def _position(code: str) -> int:
+    """Where a language comes in the editor (one no longer offered comes last)."""
+    offered = languages.codes()
+    return offered.index(code) if code in offered else len(offered)
 
 
 def _state_label(state: str) -> str:
@@ -65,13 +71,13 @@ def _state_label(state: str) -> str:
 def post_list(request: HttpRequest) -> HttpResponse:
     rows = []
     for post in Post.objects.order_by("-created_at").annotate(n_broadcasts=Count("broadcasts"))[:200]:
-        languages = sorted(post.texts.values_list("language", flat=True))
+        post_languages = sorted(post.texts.values_list("language", flat=True))
         channels = sorted({m.channel for m in post.messages.all() if m.state != PostMessage.State.DELETED})
         rows.append(
             {
                 "post": post,
                 "state": _state_label(post.state),
-                "languages": languages,
+                "languages": post_languages,
                 "channels": channels,
                 "broadcasts": post.n_broadcasts,
             }
@@ -93,7 +99,7 @@ def _editor(
     status: int = 200,
 ) -> HttpResponse:
     texts = []
-    for code in LANGUAGES:
+    for code in languages.codes():
         text = draft.texts.get(code, "")
         shown = None
         problem_text = ""
@@ -104,7 +110,7 @@ def _editor(
                 problem_text = str(exc)
             shown = markup.preview(text.strip())
         texts.append(
-            {"code": code, "name": LANGUAGE_NAMES[code], "text": text, "preview": shown, "problem": problem_text}
+            {"code": code, "name": languages.name(code), "text": text, "preview": shown, "problem": problem_text}
         )
     return page(
         request,
@@ -129,7 +135,7 @@ def _editor(
 def _draft_from(request: HttpRequest) -> Draft:
     return Draft(
         title=request.POST.get("title", "")[: posts.MAX_TITLE * 4],
-        texts={code: request.POST.get(f"text-{code}", "")[:MAX_TEXT_FIELD] for code in LANGUAGES},
+        texts={code: request.POST.get(f"text-{code}", "")[:MAX_TEXT_FIELD] for code in languages.codes()},
     )
 
 
@@ -243,13 +249,13 @@ def post_page(request: HttpRequest, post_id: str) -> HttpResponse:
         "post": post,
         "state": _state_label(post.state),
         "texts": [
-            {"code": code, "name": LANGUAGE_NAMES[code], "html": markup.preview(text)}
-            for code, text in sorted(texts.items(), key=lambda item: LANGUAGES.index(item[0]))
+            {"code": code, "name": languages.name(code), "html": markup.preview(text)}
+            for code, text in sorted(texts.items(), key=lambda item: _position(item[0]))
         ],
         "history": history,
         "messages": messages,
         "broadcasts": broadcasts,
-        "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES if code in texts],
+        "languages": [(code, languages.name(code)) for code in languages.codes() if code in texts],
         "max_expire": MAX_EXPIRE_HOURS,
         "editable": post.state != Post.State.DELETED,
     }
@@ -299,7 +305,7 @@ def post_action(request: HttpRequest, post_id: str) -> HttpResponse:
 def post_broadcast(request: HttpRequest, post_id: str) -> HttpResponse:
     post = access_post_by_id(me(request), post_id)
     language = request.POST.get("language", "")
-    if language not in LANGUAGES:
+    if language not in languages.codes():
         return problem(request, _("Choose a language the post is written in."))
     raw_hours = request.POST.get("expire_hours", "").strip()
     hours = None
@@ -334,7 +340,7 @@ def broadcast_page(request: HttpRequest, broadcast_id: str) -> HttpResponse:
         "progress": done,
         "percent": round(100 * done.done_fraction),
         "eta_minutes": eta,
-        "language_name": LANGUAGE_NAMES.get(broadcast.language, broadcast.language),
+        "language_name": languages.name(broadcast.language),
         "poll_seconds": POLL_SECONDS,
         "live": done.state in (Broadcast.State.RUNNING, Broadcast.State.PAUSED),
     }

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from hotline import languages
 from hotline.cases.actions import ActionError
 from hotline.channels.web import session as web
 from hotline.core.flow import FlowError
@@ -72,7 +73,7 @@ def apply(request: HttpRequest, lang: str) -> HttpResponse:
 def _start_page(request: HttpRequest, lang: str, status: int = 200) -> HttpResponse:
     doc, is_open = content.page(lang, "apply"), is_set_up()
     return _pages.get(
-        ("start", lang, doc, is_open, status),
+        ("start", lang, doc, is_open, status, languages.codes()),
         lambda: render(request, lang, "portal/apply_start.html", "apply", {"doc": doc, "open": is_open}, status=status),
         lang,
     )
@@ -173,6 +174,7 @@ def _step_page(request: HttpRequest, lang: str, state: web.FormState) -> HttpRes
         tuple(reply.text for reply in state.replies),
         state.can_go_back,
         state.stale,
+        languages.codes(),  # the page links the other languages
     )
     context = {
         "state": state,
@@ -193,7 +195,7 @@ def _receipt_page(request: HttpRequest, lang: str, template: str, state: web.For
     assert state.receipt is not None
     blank = dataclasses.replace(state, receipt=_Pages.PLACEHOLDER, replies=[])
     return _pages.get(
-        ("receipt", lang, template),
+        ("receipt", lang, template, languages.codes()),
         lambda: render(request, lang, template, "apply", {"state": blank}),
         lang,
         escape(state.receipt),

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from hotline import languages
 from hotline.portal import content
-from hotline.portal.languages import LANGUAGES, NAMES
 
 
 def speaks(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -51,11 +51,13 @@ def frame(language: str, slug: str, mode: content.Mode = "live", css: str | None
 
     The same for every request to a page, so it is built once per process (templates only read it).
     """
-    return _frame(language, slug, mode, css, translation.get_language() or language)
+    return _frame(language, slug, mode, css, translation.get_language() or language, languages.codes())
 
 
 @functools.lru_cache(maxsize=512)
-def _frame(language: str, slug: str, mode: content.Mode, css: str | None, _active: str) -> dict[str, Any]:
+def _frame(
+    language: str, slug: str, mode: content.Mode, css: str | None, _active: str, _offered: tuple[str, ...]
+) -> dict[str, Any]:
     labels = nav_labels()
     links = {name: content.link(mode, language, name) for name in labels}
     if mode == "live":
@@ -67,8 +69,8 @@ def _frame(language: str, slug: str, mode: content.Mode, css: str | None, _activ
         "links": links,
         "nav": [{"slug": s, "label": labels[s], "url": links[s], "current": s == slug} for s in content.NAVIGATION],
         "languages": [
-            {"code": code, "name": NAMES[code], "url": content.link(mode, code, slug), "current": code == language}
-            for code in LANGUAGES
+            {"code": code, "name": name, "url": content.link(mode, code, slug), "current": code == language}
+            for code, name in languages.choices()
         ],
         "css_url": css or static("portal/portal.css"),
     }

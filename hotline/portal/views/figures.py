@@ -61,6 +61,12 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
+def shown_in(language: str) -> str:
+    """The language the figures' labels are shown in: the page's, or English where the figures have
+    no labels in it (a language added as files only; docs/languages.md)."""
+    return language if language in WORDS and language in texts.LANGUAGES else "en"
+
+
 def links(mode: Mode, language: str, release: Release) -> dict[str, str]:
     if mode == "export":
         base = f"figures-{release.pk}"
@@ -78,23 +84,22 @@ def feed_link(mode: Mode, language: str) -> str:
 
 def release_context(release: Release, language: str, mode: Mode, *, with_charts: bool = True) -> dict[str, Any]:
     newer = releases.superseded_by(release)
+    shown = shown_in(language)
     return {
         "release": release,
-        "title": publish.title(release, language),
-        "text": release.texts.get(language, ""),
-        "summary": texts.summary(release, language),
-        "tables": publish.tables(release, language, with_charts=with_charts),
-        "total": texts.number(int(release.published["total"]), language),
+        "title": publish.title(release, shown),
+        "text": release.texts.get(language) or release.texts.get(shown, ""),
+        "summary": texts.summary(release, shown),
+        "tables": publish.tables(release, shown, with_charts=with_charts),
+        "total": texts.number(int(release.published["total"]), shown),
         "links": links(mode, language, release),
-        "newer": {"title": publish.title(newer, language), "url": links(mode, language, newer)["page"]}
-        if newer
-        else None,
+        "newer": {"title": publish.title(newer, shown), "url": links(mode, language, newer)["page"]} if newer else None,
     }
 
 
 def list_context(language: str, mode: Mode) -> dict[str, Any]:
     return {
-        "words": WORDS[language],
+        "words": WORDS[shown_in(language)],
         "releases": [release_context(r, language, mode) for r in releases.public_releases()],
         "feed": feed_link(mode, language),
     }
@@ -117,7 +122,7 @@ def _release(release_id: int) -> Release:
 @speaks
 def figures_release(request: HttpRequest, lang: str, release_id: int) -> HttpResponse:
     context = {
-        "words": WORDS[lang],
+        "words": WORDS[shown_in(lang)],
         "feed": feed_link("live", lang),
         **release_context(_release(release_id), lang, "live"),
     }
@@ -127,7 +132,7 @@ def figures_release(request: HttpRequest, lang: str, release_id: int) -> HttpRes
 @require_safe
 def figures_csv(request: HttpRequest, lang: str, release_id: int) -> HttpResponse:
     release = _release(release_id)
-    response = HttpResponse(publish.as_csv(release, lang), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(publish.as_csv(release, shown_in(lang)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="hotline-figures-{release.pk}-{lang}.csv"'
     return response
 
@@ -144,7 +149,7 @@ def figures_json(request: HttpRequest, lang: str, release_id: int) -> HttpRespon
 def figures_feed(request: HttpRequest, lang: str) -> HttpResponse:
     body = publish.atom(
         releases.public_releases(),
-        lang,
+        shown_in(lang),
         self_href=feed_link("live", lang),
         link_of=lambda r: links("live", lang, r)["page"],
     )

@@ -63,9 +63,13 @@ def receipt_problem(text: str) -> str | None:
     )
 
 
-def status_text(case: Case) -> str:
+def status_text(case: Case, *, answered: bool = False) -> str:
+    """Where the application stands, in words. ``answered``: an operator's reply is the last word,
+    so the page must not promise an answer that is already there."""
     status = Status(case.status)
     if status in (Status.NEW, Status.TRIAGE):
+        if answered:
+            return _("An operator has answered: the reply is below. You can write back.")
         return _("Your application has been received. An operator will answer as soon as they can.")
     if status == Status.WAITING:
         return _("An operator has answered and is waiting for your reply.")
@@ -121,6 +125,13 @@ def _form(request: HttpRequest, lang: str, error: str = "", typed: str = "", sta
     )
 
 
+def _answered(view: mailbox.MailboxView) -> bool:
+    """An operator's reply came after the applicant's last message (or the application itself)."""
+    if not view.replies:
+        return False
+    return view.last_sent_at is None or view.replies[-1].created_at >= view.last_sent_at
+
+
 def _mailbox(request: HttpRequest, lang: str, opened: Opened, notice: str = "") -> HttpResponse:
     with write_turn():
         view = mailbox.read(opened.case, opened.row, opened.receipt)
@@ -131,7 +142,7 @@ def _mailbox(request: HttpRequest, lang: str, opened: Opened, notice: str = "") 
         "receipt",
         {
             "view": view,
-            "status": status_text(view.case),
+            "status": status_text(view.case, answered=_answered(view)),
             "can_write": Status(view.case.status) in OPEN,
             "receipt": receipts.display(opened.receipt),
             "notice": notice,
