@@ -27,6 +27,7 @@ from hotline.core.flow import (
     IssueReceipt,
     OpenCase,
     Option,
+    RaisePriority,
     Say,
     Session,
     SetLanguage,
@@ -116,7 +117,7 @@ def at(step: str, language: str = "en") -> Chat:
 
 
 def test_intake_loads_with_its_version_and_languages() -> None:
-    assert (INTAKE.id, INTAKE.version) == ("intake", 3)
+    assert (INTAKE.id, INTAKE.version) == ("intake", 4)
     assert INTAKE.languages == ("ru", "uk", "en")
     assert check_flow_file(INTAKE_PATH) == []
 
@@ -217,7 +218,7 @@ def test_each_step_says_and_asks_exactly_this() -> None:
     assert chat.ask.hint == "Press a button or send the number of your answer."
 
     assert chat.send(Choose("mobilized"))[0] == SetMetadata("category", "mobilized")
-    assert [o.value for o in chat.ask.options] == ["front", "training_or_rear", "home", "hiding", "other"]
+    assert [o.value for o in chat.ask.options] == ["front", "training_or_rear", "home", "hiding", "wounded", "other"]
     assert chat.send(Choose("hiding"))[0] == StoreAnswer("situation", "hiding")
     assert [o.value for o in chat.ask.options] == ["russia", "crimea", "occupied_other", "belarus", "other"]
     assert chat.send(Choose("crimea"))[0] == SetMetadata("region", "crimea")
@@ -409,14 +410,16 @@ def test_back_is_refused_at_the_start_and_once_the_case_is_open(step: str) -> No
 def test_asking_for_a_person_before_consent_opens_the_case_and_hands_over() -> None:
     chat = Chat(language="uk")
     effects = chat.send(TalkToPerson())
-    assert effects == [OpenCase(), HandOver(), Say(INTAKE.texts["handover"]["uk"]), End()]
+    urgent = RaisePriority("urgent", "talk_to_person")  # handover_priority in the flow file
+    assert effects == [OpenCase(), urgent, HandOver(), Say(INTAKE.texts["handover"]["uk"]), End()]
     assert (chat.session.step, chat.session.status, chat.session.case_opened) == (None, "handed_over", True)
 
 
 def test_asking_for_a_person_after_consent_hands_over_without_a_second_case() -> None:
     chat = at("identity")
     effects = chat.send(TalkToPerson())
-    assert effects == [HandOver(), Say(INTAKE.texts["handover"]["en"]), End()]
+    urgent = RaisePriority("urgent", "talk_to_person")
+    assert effects == [urgent, HandOver(), Say(INTAKE.texts["handover"]["en"]), End()]
     assert chat.session.status == "handed_over"
     chat.send(TalkToPerson())
     assert chat.count(OpenCase) == 1 and chat.count(HandOver) == 1
@@ -425,7 +428,7 @@ def test_asking_for_a_person_after_consent_hands_over_without_a_second_case() ->
 def test_someone_who_declined_can_still_ask_for_a_person() -> None:
     chat = at("consent")
     chat.send(Choose("no"))
-    assert chat.send(TalkToPerson())[:2] == [OpenCase(), HandOver()]
+    assert chat.send(TalkToPerson())[:3] == [OpenCase(), RaisePriority("urgent", "talk_to_person"), HandOver()]
 
 
 @pytest.mark.parametrize(
@@ -514,7 +517,7 @@ def test_a_session_resumes_after_serialisation_at_the_same_step() -> None:
     data = json.loads(json.dumps(chat.session.to_dict()))
     restored = Session.from_dict(data)
     assert restored == chat.session
-    assert restored.flow_version == INTAKE.version == 3
+    assert restored.flow_version == INTAKE.version == 4
     _, effects = advance(INTAKE, restored, Text("так"))
     assert effects[0] == StoreAnswer("with_others", "yes")
     assert effects[1] == Ask(
@@ -549,11 +552,11 @@ def test_a_session_holds_no_answer() -> None:
 
 def test_a_session_keeps_its_flow_version_and_refuses_another() -> None:
     chat = at("region")
-    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 3\n", "\nversion: 4\n"))
-    with pytest.raises(FlowError, match="belongs to intake v3"):
+    newer = load_flow(INTAKE_PATH.read_text(encoding="utf-8").replace("\nversion: 4\n", "\nversion: 5\n"))
+    with pytest.raises(FlowError, match="belongs to intake v4"):
         advance(newer, chat.session, Choose("russia"))
     chat.send(Choose("russia"))
-    assert chat.session.flow_version == 3
+    assert chat.session.flow_version == 4
 
 
 @pytest.mark.parametrize(
