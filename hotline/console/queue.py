@@ -225,11 +225,12 @@ def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None
     parts = slices(tab, user) if descending else _by_priority(slices(tab, user), filters)
     keys: list[Key] = []
     for part in parts:
-        qs: QuerySet[Case] | None = _slice_query(part, filters)
-        if cursor is not None and qs is not None:
-            qs = _after(qs, cursor, descending) if descending else _ranked_slice(qs, part, cursor)
-        if qs is None:
-            continue
+        qs = _slice_query(part, filters)
+        if cursor is not None:
+            rest = _after(qs, cursor, descending) if descending else _ranked_slice(qs, part, cursor)
+            if rest is None:
+                continue
+            qs = rest
         found = qs.order_by(*order).values_list("priority", "created_at", "id")[: size + 1]
         keys.extend((Priority(p), at, pk) for p, at, pk in found)
     if descending:
