@@ -128,8 +128,8 @@ class Form:
                 priority=_typed(data.get("priority", ""), str),
                 priority_reason=_typed(data.get("priority_reason", ""), str),
             )
-            if form.priority:
-                Priority(form.priority), PriorityReason(form.priority_reason)  # ValueError: not ours
+            if form.priority and not _known_priority(form.priority, form.priority_reason):
+                raise ValueError("a priority this server does not know")
         except (binascii.Error, ValueError, KeyError, TypeError, crypto.DecryptionError, engine.FlowError) as exc:
             raise FormClosed(type(exc).__name__) from exc
         if data.get("v") != _FORM_VERSION:
@@ -138,6 +138,10 @@ class Form:
         if not 0 <= now - form.started <= settings.HOTLINE_PORTAL_SESSION_SECONDS:
             raise FormClosed("expired")
         return form
+
+
+def _known_priority(priority: str, reason: str) -> bool:
+    return priority in {p.value for p in Priority} and reason in {r.value for r in PriorityReason}
 
 
 def _typed(value: Any, kind: type) -> Any:
