@@ -48,6 +48,8 @@ STATUS_SHARE = [
     ("handed_off", 0.005),
 ]
 FINISHED = {"completed", "closed", "rejected"}
+# Share of cases at each priority (the queue serves urgent, then high, then normal).
+PRIORITY_SHARE = [("normal", 0.90), ("high", 0.07), ("urgent", 0.03)]
 OPERATORS = 20
 
 
@@ -172,6 +174,8 @@ def _rows(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> Ite
     rng = random.Random(n)
     statuses = [s for s, _ in STATUS_SHARE]
     weights = [w for _, w in STATUS_SHARE]
+    priorities = [p for p, _ in PRIORITY_SHARE]
+    priority_weights = [w for _, w in PRIORITY_SHARE]
     start = datetime.now(UTC) - timedelta(days=3 * 365)
     step = (3 * 365 * 86400 - 3600) / max(n, 1)
     body = bytes(rng.getrandbits(8) for _ in range(220))
@@ -187,7 +191,7 @@ def _rows(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> Ite
             case_id,
             status,
             "spam" if status == "rejected" else "",
-            "normal",
+            rng.choices(priorities, priority_weights)[0],
             rng.choice(("telegram", "telegram", "web", "phone")),
             rng.choice(("ru", "ru", "uk")),
             rng.choice(("serviceman", "mobilized", "relative", "unknown")),
@@ -297,6 +301,7 @@ def measure(info: dict[str, Any]) -> dict[str, Any]:
         "queue_supervisor_new": _median_ms(supervisor, "/console/queue/?tab=new"),
         "queue_refresh_htmx": _median_ms(operator, "/console/queue/rows/?tab=unassigned", **poll),
         "case_page": _median_ms(operator, f"/console/case/{info['case']}/"),
+        "load_page": _median_ms(supervisor, "/console/load/"),
     }
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM cases_case")

@@ -54,6 +54,7 @@ RULES: dict[str, frozenset[Role] | str] = {
     "console:case_note": CASEWORKERS,
     "console:case_transition": CASEWORKERS,
     "console:case_assign": CASEWORKERS,
+    "console:case_priority": CASEWORKERS,
     "console:case_tags": CASEWORKERS,
     "console:case_link": CASEWORKERS,
     "console:case_unlink": CASEWORKERS,

@@ -27,6 +27,7 @@ from hotline.core.flow import (
     IssueReceipt,
     OpenCase,
     Option,
+    RaisePriority,
     Say,
     Session,
     SetLanguage,
@@ -217,7 +218,7 @@ def test_each_step_says_and_asks_exactly_this() -> None:
     assert chat.ask.hint == "Press a button or send the number of your answer."
 
     assert chat.send(Choose("mobilized"))[0] == SetMetadata("category", "mobilized")
-    assert [o.value for o in chat.ask.options] == ["front", "training_or_rear", "home", "hiding", "other"]
+    assert [o.value for o in chat.ask.options] == ["front", "training_or_rear", "home", "hiding", "wounded", "other"]
     assert chat.send(Choose("hiding"))[0] == StoreAnswer("situation", "hiding")
     assert [o.value for o in chat.ask.options] == ["russia", "crimea", "occupied_other", "belarus", "other"]
     assert chat.send(Choose("crimea"))[0] == SetMetadata("region", "crimea")
@@ -409,14 +410,16 @@ def test_back_is_refused_at_the_start_and_once_the_case_is_open(step: str) -> No
 def test_asking_for_a_person_before_consent_opens_the_case_and_hands_over() -> None:
     chat = Chat(language="uk")
     effects = chat.send(TalkToPerson())
-    assert effects == [OpenCase(), HandOver(), Say(INTAKE.texts["handover"]["uk"]), End()]
+    urgent = RaisePriority("urgent", "talk_to_person")  # handover_priority in the flow file
+    assert effects == [OpenCase(), urgent, HandOver(), Say(INTAKE.texts["handover"]["uk"]), End()]
     assert (chat.session.step, chat.session.status, chat.session.case_opened) == (None, "handed_over", True)
 
 
 def test_asking_for_a_person_after_consent_hands_over_without_a_second_case() -> None:
     chat = at("identity")
     effects = chat.send(TalkToPerson())
-    assert effects == [HandOver(), Say(INTAKE.texts["handover"]["en"]), End()]
+    urgent = RaisePriority("urgent", "talk_to_person")
+    assert effects == [urgent, HandOver(), Say(INTAKE.texts["handover"]["en"]), End()]
     assert chat.session.status == "handed_over"
     chat.send(TalkToPerson())
     assert chat.count(OpenCase) == 1 and chat.count(HandOver) == 1
@@ -425,7 +428,7 @@ def test_asking_for_a_person_after_consent_hands_over_without_a_second_case() ->
 def test_someone_who_declined_can_still_ask_for_a_person() -> None:
     chat = at("consent")
     chat.send(Choose("no"))
-    assert chat.send(TalkToPerson())[:2] == [OpenCase(), HandOver()]
+    assert chat.send(TalkToPerson())[:3] == [OpenCase(), RaisePriority("urgent", "talk_to_person"), HandOver()]
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def test_talk_to_a_person_gives_a_receipt_and_a_way_to_write_at_once(olena: WebA
     receipt = receipt_on(person)
     assert receipt and not person.cookies
     case = Case.objects.get()
-    assert case.priority == "high"
+    assert case.priority == "urgent"
     written = olena.request("POST", "/en/receipt/write", {"receipt": receipt, "kind": "message", "body": "Help"})
     assert written.status_code == 200 and "Your message has been sent." in page_text(written)
     message = Message.objects.get(case=case)

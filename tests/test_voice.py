@@ -215,6 +215,8 @@ def test_a_callback_bridges_operator_and_caller_without_the_operator_seeing_the_
     callback = Callback.objects.get()
     case = callback.case
     assert case.priority == Priority.URGENT and callback.state == Callback.State.REQUESTED
+    raised = AuditEvent.objects.get(action="case.priority", object_id=str(case.pk))
+    assert raised.details == {"from": "normal", "to": "urgent", "reason": "callback"} and raised.role == "system"
     assert _events(case) == ["incoming", "callback_requested", "ended"]
 
     client = signed_in_client(staff)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from hotline import rows
 from hotline.accounts.models import User
@@ -24,7 +25,16 @@ from hotline.channels.base import case_erased, receipt_issued, route_reply
 from hotline.core import codes, crypto, receipts
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import FINISHED, OPEN, RejectReason, Role, Status, check_transition
-from hotline.core.metadata import Category, ChannelKind, DeliveryState, Direction, Priority, Region
+from hotline.core.metadata import (
+    Category,
+    ChannelKind,
+    DeliveryState,
+    Direction,
+    Priority,
+    PriorityReason,
+    Region,
+    priority_rank,
+)
 from hotline.keyring import server_keys
 from hotline.keyring.actions import org_public_key
 from hotline.keyring.transport_fields import seal_field
@@ -132,13 +142,15 @@ def do_open_case(
     region: Region = Region.UNKNOWN,
     group_size: int = 1,
     priority: Priority = Priority.NORMAL,
+    priority_reason: PriorityReason | None = None,
     answers: Mapping[str, str] | None = None,
 ) -> Case:
     """Open a case for whoever is at ``address`` on ``channel`` (a new applicant if nobody is known),
     or for the applicant behind an already known ``identity``.
 
-    A fresh X25519 key pair is made for the case; its private key is sealed to the organisation key
-    at once and never stored in clear.
+    A case that arrives above normal priority needs a ``priority_reason``; the raise is audited like a
+    later one (``case.priority``, normal → ``priority``). A fresh X25519 key pair is made for the case;
+    its private key is sealed to the organisation key at once and never stored in clear.
     """
     answers = answers or {}
     _validate_answers(answers)
@@ -146,6 +158,8 @@ def do_open_case(
         raise ActionError("a group has between 1 and 500 people")
     if len(language) > 8:
         raise ActionError("a language code is at most 8 characters")
+    if Priority(priority) != Priority.NORMAL and priority_reason is None:
+        raise ActionError("a case that arrives above normal priority needs a reason")
     org_public = org_public_key()
     keypair = crypto.generate_keypair()
     now = timezone.now()
@@ -186,6 +200,10 @@ def do_open_case(
                 "applicant": str(applicant_id) if applicant_id else None,
             },
         )
+        if case.priority != Priority.NORMAL and priority_reason is not None:
+            reason = PriorityReason(priority_reason).value
+            details = {"from": Priority.NORMAL.value, "to": case.priority, "reason": reason}
+            audit.record(actor, "case.priority", "case", case.id, details)
     return case
 
 
@@ -429,14 +447,48 @@ def do_assign(actor: Actor, case: Case, assignee: User | None) -> Case:
     return case
 
 
-def do_set_priority(actor: Actor, case: Case, priority: Priority) -> Case:
+PRIORITY_SETTERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+
+
+def do_set_priority(actor: Actor, case: Case, priority: Priority, reason: PriorityReason) -> Case:
+    """Raise or lower an open case's priority, for a reason from the fixed list (never free text: the
+    reason is stored in clear). The audit event keeps the old and new priority and the reason."""
+    if actor.role not in PRIORITY_SETTERS:
+        raise ActionError(gettext("only operators, supervisors and admins change a case's priority"))
+    try:
+        priority, reason = Priority(priority), PriorityReason(reason)
+    except ValueError as exc:
+        raise ActionError(gettext("Choose a priority and a reason from the lists.")) from exc
     with transaction.atomic():
         case = _locked(case)
-        case.priority = Priority(priority)
-        case.updated_at = timezone.now()
-        case.save(update_fields=["priority", "updated_at"])
-        audit.record(actor, "case.priority", "case", case.id, {"priority": case.priority})
+        if Status(case.status) not in OPEN:
+            raise ActionError(gettext("A finished case keeps its priority."))
+        old = Priority(case.priority)
+        if old == priority:
+            raise ActionError(gettext("The case already has this priority."))
+        _record_priority(actor, case, old, priority, reason, timezone.now())
     return case
+
+
+def do_raise_priority(actor: Actor, case: Case, priority: Priority, reason: PriorityReason) -> Case:
+    """What the channels do on the applicant's behalf (wounded, asked for a person, a callback): raise
+    the priority to at least ``priority``; a case already there or higher is left as it is."""
+    with transaction.atomic():
+        case = _locked(case)
+        old = Priority(case.priority)
+        if priority_rank(old) >= priority_rank(priority) or Status(case.status) not in OPEN:
+            return case
+        _record_priority(actor, case, old, Priority(priority), PriorityReason(reason), timezone.now())
+    return case
+
+
+def _record_priority(
+    actor: Actor, case: Case, old: Priority, new: Priority, reason: PriorityReason, now: datetime
+) -> None:
+    case.priority = new
+    case.updated_at = now
+    rows.update(Case, {"id": case.pk}, {"priority": new.value, "updated_at": now})
+    audit.record(actor, "case.priority", "case", case.id, {"from": old.value, "to": new.value, "reason": reason.value})
 
 
 # --- crypto-shredding ----------------------------------------------------------------------------------

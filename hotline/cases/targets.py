@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from hotline.core.lifecycle import OPEN
 from hotline.core.metadata import Direction, Priority
@@ -34,6 +34,21 @@ def unanswered() -> QuerySet:  # type: ignore[type-arg]
 
     answered = Message.objects.filter(case=OuterRef("pk"), direction=Direction.OUTBOUND)
     return Case.objects.filter(status__in=[s.value for s in OPEN]).filter(~Exists(answered))
+
+
+def answered_late() -> QuerySet:  # type: ignore[type-arg]
+    """Cases (open or finished) whose first outbound message came later than their priority's target."""
+    from hotline.cases.models import Case, Message
+
+    first = (
+        Message.objects.filter(case=OuterRef("pk"), direction=Direction.OUTBOUND)
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    late = Q()
+    for priority in Priority:
+        late |= Q(priority=priority.value, first_answer_at__gt=F("created_at") + target_for(priority.value))
+    return Case.objects.annotate(first_answer_at=Subquery(first)).filter(late)
 
 
 def over_target(now: datetime) -> QuerySet:  # type: ignore[type-arg]

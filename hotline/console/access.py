@@ -127,6 +127,19 @@ def access_attachment_by_id(user: User, attachment_id: uuid.UUID | str) -> Attac
     return attachment
 
 
+PRIORITY_SETTERS = CASEWORKERS
+
+
+def may_set_priority(user: User, case: Case) -> bool:
+    """Raising or lowering a case's priority: for operators, supervisors and admins who may work the
+    case, while it is open (a finished case keeps the priority it had)."""
+    if user.staff_role not in PRIORITY_SETTERS:
+        return False
+    if not can_work_case(user, case):
+        return False
+    return Status(case.status) in OPEN and not case.is_shredded
+
+
 def may_reassign(user: User) -> bool:
     """Operators take cases for themselves; supervisors and admins assign anyone."""
     return user.staff_role in SEE_ALL

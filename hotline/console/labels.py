@@ -6,6 +6,7 @@ Values are stored as stable English codes; this is the one place that turns them
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext
@@ -73,6 +74,18 @@ LABELS: dict[str, Promise] = {
     "analyst": _("analyst"),
     "admin": _("admin"),
 }
+# Why a priority changed (hotline/core/metadata.PriorityReason): a code in the audit log, words here.
+PRIORITY_REASON_LABELS: dict[str, Promise] = {
+    "wounded": _("wounded or ill"),
+    "talk_to_person": _("asked to talk to a person"),
+    "callback": _("asked for a callback"),
+    "voicemail": _("left a voicemail"),
+    "missed_call": _("missed call"),
+    "deadline": _("a deadline is near"),
+    "safety_risk": _("safety risk"),
+    "resolved": _("the urgency is over"),
+    "other": _("other reason"),
+}
 # Words that differ by context: an outcome "completed"/"failed" vs the status of that name.
 OUTCOME_LABELS: dict[str, Promise] = {
     "accepted": _("accepted: handing off now"),
@@ -85,6 +98,22 @@ OUTCOME_LABELS: dict[str, Promise] = {
 def label(value: object) -> str:
     text = str(value)
     return str(LABELS.get(text, text))
+
+
+def reason_label(code: object) -> str:
+    text = str(code)
+    return str(PRIORITY_REASON_LABELS.get(text, text))
+
+
+def priority_change(details: dict[str, Any]) -> str:
+    """A ``case.priority`` audit event in words: "priority: normal → urgent (wounded or ill)"."""
+    if "to" not in details:  # an event written before changes had to give a reason
+        return gettext("priority: %(priority)s") % {"priority": label(details.get("priority", ""))}
+    return gettext("priority: %(from)s → %(to)s (%(reason)s)") % {
+        "from": label(details.get("from", "")),
+        "to": label(details.get("to", "")),
+        "reason": reason_label(details.get("reason", "")),
+    }
 
 
 def compact_age(when: datetime | None, now: datetime) -> str:

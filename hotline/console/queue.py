@@ -1,12 +1,17 @@
 """The queue: which cases each tab lists, in what order, a page at a time.
 
+Order: urgent cases first, then high, then normal; within a priority the oldest first, which for a
+case nobody has answered yet is the longest wait first (a case waits from its creation until our first
+message). The flagged tab is for review and lists the newest first, priority aside.
+
 Speed at a million cases comes from two choices:
 
-* every tab is a union of *slices* (one status, one assignee or none), each an equality prefix of an
-  index ending in ``created_at``: ``case_queue (status, created_at)`` or ``case_assignee_queue
-  (status, assignee_id, created_at)``. Each slice is read with **keyset pagination** (``created_at,
-  id`` after the last row shown, never OFFSET) and a LIMIT, and the slices are merged here. A page
-  therefore touches about ``slices × page size`` index entries however many cases exist;
+* every tab is a union of *slices* (one status, one assignee or none, one priority), each an equality
+  prefix of an index ending in ``created_at``: ``case_priority_queue (status, priority, created_at)``
+  or ``case_assignee_queue (status, assignee_id, priority, created_at)``. Each slice is read with
+  **keyset pagination** (``priority, created_at, id`` after the last row shown, never OFFSET) and a
+  LIMIT, and the slices are merged here. A page therefore touches about ``slices × page size`` index
+  entries however many cases exist;
 * counts stop at :data:`COUNT_CAP` ("200+"): an exact count of a long queue helps nobody and
   would cost a scan.
 
@@ -29,7 +34,7 @@ from hotline.accounts.models import User
 from hotline.cases.models import Case, CaseTag, ChannelIdentity, Message
 from hotline.console.access import SEE_ALL
 from hotline.core.lifecycle import OPEN, Role, Status
-from hotline.core.metadata import Category, ChannelKind, Direction, Priority
+from hotline.core.metadata import PRIORITY_ORDER, Category, ChannelKind, Direction, Priority, priority_rank
 
 PAGE_SIZE = 50
 # "200+" says "far too many" as well as any exact figure would; the Load view has exact ones.
@@ -55,10 +60,12 @@ ANY: Literal["any"] = "any"
 
 @dataclass(frozen=True)
 class Slice:
-    """Cases in one status with one assignee (a user id), no assignee (None) or any (``ANY``)."""
+    """Cases in one status with one assignee (a user id), no assignee (None) or any (``ANY``); and,
+    when the queue reads a page, one priority (None: any, as for counting)."""
 
     status: Status
     assignee: int | Literal["any"] | None
+    priority: Priority | None = None
 
 
 def slices(tab: Tab, user: User) -> list[Slice]:
@@ -114,18 +121,21 @@ class Filters:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the next page starts: after (or, newest-first, before) this case."""
+    """Where the next page starts: after (or, newest-first, before) this case, which has ``priority``."""
 
     created_at: datetime
     id: uuid.UUID
+    priority: Priority = Priority.NORMAL
 
     def encode(self) -> str:
-        return f"{self.created_at.isoformat()}~{self.id}"
+        return f"{self.priority.value}~{self.created_at.isoformat()}~{self.id}"
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        when, _sep, ident = text.partition("~")
+        priority_text, _sep, rest = text.partition("~")
+        when, _sep, ident = rest.partition("~")
         try:
+            priority = Priority(priority_text)
             created_at = parse_datetime(when)
             case_id = uuid.UUID(ident)
             # In UTC, as the database compares it: a time near year 1 or 9999 has none (OverflowError).
@@ -133,9 +143,10 @@ class Cursor:
         except (ValueError, OverflowError):
             created_at = None
             case_id = uuid.UUID(int=0)
+            priority = Priority.NORMAL
         if created_at is None:
             raise BadQuery(str(_("That page link is broken; start from the first page.")))
-        return cls(created_at, case_id)
+        return cls(created_at, case_id, priority)
 
 
 def newest_first(tab: Tab) -> bool:
@@ -149,6 +160,8 @@ def _blocked_applicant() -> Exists:
 
 def _slice_query(part: Slice, filters: Filters) -> QuerySet[Case]:
     qs = Case.objects.filter(status=part.status)
+    if part.priority is not None:
+        qs = qs.filter(priority=part.priority.value)
     if part.assignee is None:
         qs = qs.filter(assignee__isnull=True)
     elif isinstance(part.assignee, int):
@@ -174,6 +187,7 @@ def _after(qs: QuerySet[Case], cursor: Cursor, descending: bool) -> QuerySet[Cas
 class Row:
     case: Case
     waiting_since: datetime | None = None
+    answered: bool = False  # the hotline has written to the applicant (the first-answer clock stopped)
     tags: list[str] = field(default_factory=list)
 
 
@@ -183,26 +197,53 @@ class Page:
     next_cursor: str | None
 
 
+def _by_priority(parts: list[Slice], filters: Filters) -> list[Slice]:
+    """Each slice once per priority (only the filtered one, if the filter names one), urgent first."""
+    wanted = [Priority(filters.priority)] if filters.priority else list(reversed(PRIORITY_ORDER))
+    return [Slice(part.status, part.assignee, priority) for part in parts for priority in wanted]
+
+
+def _ranked_slice(qs: QuerySet[Case], part: Slice, cursor: Cursor) -> QuerySet[Case] | None:
+    """What of a priority slice comes after the cursor: nothing when the slice's priority is above the
+    cursor's (those rows were all shown), everything when it is below, the keyset rest when equal."""
+    assert part.priority is not None  # ranked slices always have one
+    mine, theirs = priority_rank(part.priority), priority_rank(cursor.priority)
+    if mine > theirs:
+        return None
+    return _after(qs, cursor, False) if mine == theirs else qs
+
+
+Key = tuple[Priority, datetime, uuid.UUID]
+
+
 def page_of(user: User, tab: Tab, filters: Filters, cursor: Cursor | None = None, size: int | None = None) -> Page:
     """One page of the tab, in two steps: the keys of up to ``size + 1`` rows from each slice (index
     only, no model objects), merged; then the full rows of just the page, in one query."""
     size = size or PAGE_SIZE
     descending = newest_first(tab)
     order = ["-created_at", "-id"] if descending else ["created_at", "id"]
-    keys: list[tuple[datetime, uuid.UUID]] = []
-    for part in slices(tab, user):
+    parts = slices(tab, user) if descending else _by_priority(slices(tab, user), filters)
+    keys: list[Key] = []
+    for part in parts:
         qs = _slice_query(part, filters)
         if cursor is not None:
-            qs = _after(qs, cursor, descending)
-        keys.extend(qs.order_by(*order).values_list("created_at", "id")[: size + 1])
-    keys.sort(key=lambda k: (k[0], str(k[1])), reverse=descending)
+            rest = _after(qs, cursor, descending) if descending else _ranked_slice(qs, part, cursor)
+            if rest is None:
+                continue
+            qs = rest
+        found = qs.order_by(*order).values_list("priority", "created_at", "id")[: size + 1]
+        keys.extend((Priority(p), at, pk) for p, at, pk in found)
+    if descending:
+        keys.sort(key=lambda k: (k[1], str(k[2])), reverse=True)
+    else:
+        keys.sort(key=lambda k: (-priority_rank(k[0]), k[1], str(k[2])))
     shown = keys[:size]
-    by_id = {c.pk: c for c in Case.objects.filter(pk__in=[k[1] for k in shown]).select_related("number", "assignee")}
-    rows = [Row(by_id[pk]) for _at, pk in shown if pk in by_id]
+    by_id = {c.pk: c for c in Case.objects.filter(pk__in=[k[2] for k in shown]).select_related("number", "assignee")}
+    rows = [Row(by_id[pk]) for _p, _at, pk in shown if pk in by_id]
     add_waiting(rows)
     _add_tags(rows)
     more = len(keys) > size
-    next_cursor = Cursor(*shown[-1]).encode() if more and shown else None
+    next_cursor = Cursor(shown[-1][1], shown[-1][2], shown[-1][0]).encode() if more and shown else None
     return Page(rows, next_cursor)
 
 
@@ -254,6 +295,7 @@ def add_waiting(rows: list[Row]) -> None:
         inbound.setdefault(case_id, []).append(created_at)
     for row in rows:
         replied = last_out.get(row.case.pk)
+        row.answered = replied is not None
         if replied is None:
             row.waiting_since = row.case.created_at
             continue

@@ -25,6 +25,7 @@ from hotline.audit.models import AuditEvent
 from hotline.cases.content import CaseContent, open_case_key
 from hotline.cases.models import Attachment, Case, Message
 from hotline.cases.triage import AttachmentMeta, attachment_meta
+from hotline.console.labels import priority_change
 from hotline.core.answers import ShownAnswer, shown_answers
 from hotline.core.flow import Flow
 
@@ -214,7 +215,7 @@ def describe(action: str, details: dict[str, Any], names: dict[int, str]) -> str
     if action == "case.receipt":
         return _("issued a receipt")
     if action == "case.priority":
-        return _("priority: %(priority)s") % {"priority": details.get("priority")}
+        return priority_change(details)
     if action == "case.call":
         return describe_call(details)
     return _("changed the case (%(action)s)") % {"action": action}

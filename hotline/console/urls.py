@@ -33,6 +33,7 @@ urlpatterns = [
     path("case/<uuid:case_id>/note/", case.note, name="case_note"),
     path("case/<uuid:case_id>/status/", case.transition, name="case_transition"),
     path("case/<uuid:case_id>/assign/", case.assign, name="case_assign"),
+    path("case/<uuid:case_id>/priority/", case.priority, name="case_priority"),
     path("case/<uuid:case_id>/tags/", case.tags, name="case_tags"),
     path("case/<uuid:case_id>/link/", case.link, name="case_link"),
     path("case/<uuid:case_id>/unlink/", case.unlink, name="case_unlink"),

@@ -38,6 +38,7 @@ from hotline.core.flow_loader import (
     load_flow,
     normalise,
 )
+from hotline.core.metadata import PriorityReason
 
 __all__ = [
     "Ask",
@@ -52,6 +53,7 @@ __all__ = [
     "IssueReceipt",
     "OpenCase",
     "Option",
+    "RaisePriority",
     "Say",
     "Session",
     "SessionStatus",
@@ -178,6 +180,14 @@ class IssueReceipt:
 
 
 @dataclass(frozen=True)
+class RaisePriority:
+    """The answer (or the hand-over) makes the case at least this urgent, for this reason code."""
+
+    priority: str  # "high" | "urgent"
+    reason: str  # a PriorityReason value
+
+
+@dataclass(frozen=True)
 class HandOver:
     pass
 
@@ -187,7 +197,7 @@ class End:
     pass
 
 
-Effect = Say | Ask | OpenCase | StoreAnswer | SetMetadata | IssueReceipt | HandOver | End
+Effect = Say | Ask | OpenCase | StoreAnswer | SetMetadata | RaisePriority | IssueReceipt | HandOver | End
 
 
 # -- the session -----------------------------------------------------------------------------------
@@ -411,6 +421,8 @@ def _back(flow: Flow, session: Session, step: Step) -> tuple[Session, list[Effec
 
 def _hand_over(flow: Flow, session: Session) -> tuple[Session, list[Effect]]:
     effects: list[Effect] = [] if session.case_opened else [OpenCase()]
+    if flow.handover_priority is not None:
+        effects.append(RaisePriority(flow.handover_priority, PriorityReason.TALK_TO_PERSON.value))
     effects += [HandOver(), Say(flow.text("handover", session.language, session.channel)), End()]
     session = replace(session, step=None, history=(), case_opened=True, status=SessionStatus.HANDED_OVER)
     return session, effects
@@ -439,11 +451,14 @@ def _language(flow: Flow, code: str | None) -> str | None:
 def _answer(flow: Flow, session: Session, step: Step, given: Text | Choose) -> tuple[Session, list[Effect]]:
     if isinstance(given, Choose) and given.step not in (None, step.id):
         return _reask(flow, session, step, "wrong_question")
+    raised: list[Effect] = []
     if step.kind == "choice":
         option = _option(step, given)
         if option is None:
             return _reask(flow, session, step, "invalid_choice")
         value, target = option.value, option.next or step.next
+        if option.priority is not None and option.priority_reason is not None:
+            raised.append(RaisePriority(option.priority, option.priority_reason))
     elif step.kind == "yesno":
         yes = _yes_or_no(flow, given)
         if yes is None:
@@ -463,7 +478,7 @@ def _answer(flow: Flow, session: Session, step: Step, given: Text | Choose) -> t
             return _reask(flow, session, step, "empty_answer")
         if step.max_length is not None and len(value) > step.max_length:
             return _reask(flow, session, step, "too_long", max_length=step.max_length, length=len(value))
-    return _move(flow, session, step, target, _store(step, value))
+    return _move(flow, session, step, target, [*_store(step, value), *raised])
 
 
 def _store(step: Step, value: str) -> list[Effect]:

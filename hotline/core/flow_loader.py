@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from hotline.core.metadata import Category, ChannelKind, Region
+from hotline.core.metadata import Category, ChannelKind, Priority, PriorityReason, Region
 
 KINDS = ("info", "choice", "text", "number", "yesno", "end")
 ASKING_KINDS = frozenset({"choice", "text", "number", "yesno"})
@@ -69,7 +69,9 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,30}")
 MAX_BUTTON_DATA = 56
 LANGUAGE = re.compile(r"[a-z]{2,3}")
 
-_TOP_KEYS = frozenset({"id", "version", "languages", "default_language", "texts", "channel_texts", "steps"})
+_TOP_KEYS = frozenset(
+    {"id", "version", "languages", "default_language", "texts", "channel_texts", "steps", "handover_priority"}
+)
 _ASKING_KEYS = frozenset({"field", "store", "metadata_key", "optional", "open_case", "label"})
 _STEP_KEYS: dict[str, frozenset[str]] = {
     "info": frozenset({"next", "open_case"}),
@@ -82,7 +84,9 @@ _STEP_KEYS: dict[str, frozenset[str]] = {
 # Every step's text may be replaced for one channel (``channel_text: {web: {ru: …, …}}``): the bot's
 # "this conversation will be deleted from your phone" is not true of a web page or a phone call.
 CHANNELS = tuple(kind.value for kind in ChannelKind)
-_OPTION_KEYS = frozenset({"value", "label", "next"})
+_OPTION_KEYS = frozenset({"value", "label", "next", "priority", "priority_reason"})
+# An answer or a hand-over may only raise a case's priority, to one of these.
+RAISED_PRIORITIES = (Priority.HIGH.value, Priority.URGENT.value)
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _EDGE_PUNCTUATION = " .,;:!?\"'«»„“”()[]-–—"
 
@@ -102,6 +106,9 @@ class StepOption:
     value: str
     label: Mapping[str, str]
     next: str | None = None
+    # Choosing this answer raises the case to ``priority`` (high | urgent) for ``priority_reason``.
+    priority: str | None = None
+    priority_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,8 @@ class Flow:
     steps: Mapping[str, Step]  # in file order; the first is the start
     # channel -> engine text key -> language -> text, replacing ``texts`` on that channel
     channel_texts: Mapping[str, Mapping[str, Mapping[str, str]]] = dataclasses.field(default_factory=dict)
+    # Asking for a person raises the case to this priority (reason ``talk_to_person``); None: no raise.
+    handover_priority: str | None = None
 
     @property
     def label(self) -> str:
@@ -279,9 +288,10 @@ class _Checker:
         steps = self.steps(data.get("steps"))
         if steps:
             self.graph(steps)
+        handover_priority = self.one_of(data, "handover_priority", RAISED_PRIORITIES, "")
         if self.errors or not isinstance(version, int) or default is None:
             return None
-        return Flow(flow_id, version, self.languages, default, texts, steps, channel_texts)
+        return Flow(flow_id, version, self.languages, default, texts, steps, channel_texts, handover_priority)
 
     def language_list(self, data: dict[Any, Any]) -> str | None:
         languages = data.get("languages")
@@ -433,8 +443,19 @@ class _Checker:
                 other = labels.setdefault(normalise(text), value)
                 if other != value:
                     self.error(where, f"label '{text}' is also a label of option '{other}'")
-            result.append(StepOption(value, label, self.name(option, "next", where)))
+            priority, reason = self.option_priority(option, where)
+            result.append(StepOption(value, label, self.name(option, "next", where), priority, reason))
         return tuple(result)
+
+    def option_priority(self, option: dict[Any, Any], where: str) -> tuple[str | None, str | None]:
+        """``priority`` and ``priority_reason`` come together: a raise always says why (a code from
+        :class:`PriorityReason`, which is stored in clear)."""
+        priority = self.one_of(option, "priority", RAISED_PRIORITIES, where)
+        reasons = tuple(r.value for r in PriorityReason)
+        reason = self.one_of(option, "priority_reason", reasons, where)
+        if ("priority" in option) != ("priority_reason" in option):
+            self.error(where, "'priority' and 'priority_reason' go together")
+        return priority, reason
 
     def storage(self, step: Step, place: str) -> None:
         """Where an answer goes is never left to a default: sealed content, or coarse metadata."""
@@ -556,6 +577,8 @@ class _Checker:
                 self.error(
                     f"step '{step_id}': ", "issues a receipt before the case is opened (no open_case step on the way)"
                 )
+            if any(option.priority for option in step.options):
+                self.error(f"step '{step_id}': ", "raises the priority before the case is opened (no open_case step)")
 
     # -- small readers -------------------------------------------------------------------------------
 

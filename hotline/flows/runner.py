@@ -21,7 +21,7 @@ from hotline.cases.models import Case, ChannelIdentity
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import OPEN, Status
-from hotline.core.metadata import Category, ChannelKind, Priority, Region
+from hotline.core.metadata import Category, ChannelKind, Priority, PriorityReason, Region
 from hotline.flows import registry
 from hotline.flows.models import FlowSession
 from hotline.keyring.transport_fields import open_field, seal_field
@@ -173,11 +173,14 @@ def _apply(
                 if result.case is not None:
                     result.receipt = actions.do_issue_receipt(actor, result.case)
                     result.replies.append(Reply(text=template.replace("{receipt}", result.receipt)))
+            case engine.RaisePriority(priority=priority, reason=reason):
+                if result.case is None:
+                    raise RuntimeError("the flow raised the priority before opening a case")
+                flush()
+                result.case = actions.do_raise_priority(actor, result.case, Priority(priority), PriorityReason(reason))
             case engine.HandOver():
                 flush()
                 result.handed_over = True
-                if result.case is not None and result.case.priority == Priority.NORMAL:
-                    result.case = actions.do_set_priority(actor, result.case, Priority.HIGH)
             case engine.End():
                 pass
             case _:

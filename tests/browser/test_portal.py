@@ -151,4 +151,4 @@ def test_the_same_form_in_russian_by_default(
     page.get_by_role("button", name="Отправить").click()
     expect(page.get_by_text("Ваше сообщение отправлено.")).to_be_visible()
     case = Case.objects.get()
-    assert case.priority == "high" and receipt
+    assert case.priority == "urgent" and receipt

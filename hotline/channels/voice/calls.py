@@ -28,7 +28,7 @@ from hotline.cases import actions, triage
 from hotline.cases.models import Case, Message
 from hotline.core.actor import Actor
 from hotline.core.lifecycle import OPEN, Role
-from hotline.core.metadata import ChannelKind, Direction, Priority
+from hotline.core.metadata import ChannelKind, Direction, Priority, PriorityReason
 from hotline.keyring import server_keys
 from hotline.keyring.transport_fields import open_field, seal_field
 from hotline.outbox.enqueue import enqueue
@@ -39,7 +39,6 @@ from .models import Call, Callback, OperatorLine
 ACTOR = Actor.system("phone")
 CASEWORKER_ROLES = {Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN}
 _SIP = re.compile(r"^sips?:[A-Za-z0-9._~+\-]{1,64}@[A-Za-z0-9.\-]{1,253}(:\d{1,5})?$")
-_PRIORITY_ORDER = [Priority.NORMAL, Priority.HIGH, Priority.URGENT]
 
 
 class VoiceError(Exception):
@@ -118,16 +117,17 @@ def _event(case: Case, event: str, call: Call | None, actor: Actor = ACTOR, **de
     )
 
 
-def _raise_priority(case: Case, priority: Priority) -> Case:
-    if _PRIORITY_ORDER.index(Priority(case.priority)) < _PRIORITY_ORDER.index(priority):
-        return actions.do_set_priority(ACTOR, case, priority)
-    return case
+def _raise_priority(case: Case, priority: Priority, reason: PriorityReason | None) -> Case:
+    if reason is None:
+        return case
+    return actions.do_raise_priority(ACTOR, case, priority, reason)
 
 
-def _case_of(call: Call, priority: Priority) -> Case:
-    """The call's case: already set, the applicant's newest open case, or a new one (the call is locked)."""
+def _case_of(call: Call, priority: Priority, reason: PriorityReason | None = None) -> Case:
+    """The call's case: already set, the applicant's newest open case, or a new one (the call is locked).
+    Above normal ``priority`` (with its ``reason``), the case is raised to it if it is lower."""
     if call.case_id is not None:
-        return _raise_priority(Case.objects.get(pk=call.case_id), priority)
+        return _raise_priority(Case.objects.get(pk=call.case_id), priority, reason)
     identity = call.identity
     case = None
     if identity is not None:
@@ -144,9 +144,10 @@ def _case_of(call: Call, priority: Priority) -> Case:
             identity=identity,
             language=call.language,
             priority=priority,
+            priority_reason=reason,
         )
     else:
-        case = _raise_priority(case, priority)
+        case = _raise_priority(case, priority, reason)
     call.case = case
     call.save(update_fields=["case"])
     _event(case, "incoming", call, language=call.language)
@@ -288,7 +289,7 @@ def register_voicemail(call: Call, recording_sid: str, seconds: int) -> bool:
             case = quarantine
             message = triage.do_add_quarantined_message(ACTOR, case, channel=ChannelKind.PHONE, body=body)
         else:
-            case = _case_of(call, Priority.HIGH)
+            case = _case_of(call, Priority.HIGH, PriorityReason.VOICEMAIL)
             message = actions.do_add_message(
                 ACTOR, case, direction=Direction.INBOUND, channel=ChannelKind.PHONE, body=body
             )
@@ -322,7 +323,7 @@ def request_callback(call: Call) -> Callback | None:
         existing = Callback.objects.filter(call=call).first()
         if existing is not None:
             return existing
-        case = _case_of(call, Priority.URGENT)
+        case = _case_of(call, Priority.URGENT, PriorityReason.CALLBACK)
         now = timezone.now()
         callback = Callback(case=case, identity=call.identity, call=call, requested_at=now, updated_at=now)
         callback.save(force_insert=True)
@@ -342,7 +343,7 @@ def end_call(call: Call, status: str, duration: int | None) -> Call:
             missed = call.wanted_operator and not is_blocked(call)
             call.outcome = Call.Outcome.MISSED if missed else Call.Outcome.INFORMED
         if call.outcome == Call.Outcome.MISSED:
-            _case_of(call, Priority.HIGH)
+            _case_of(call, Priority.HIGH, PriorityReason.MISSED_CALL)
         call.state = Call.State.ENDED
         call.ended_at = timezone.now()
         call.duration = duration

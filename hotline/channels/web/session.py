@@ -38,7 +38,7 @@ from hotline.cases.models import Case
 from hotline.core import crypto
 from hotline.core import flow as engine
 from hotline.core.actor import Actor
-from hotline.core.metadata import Category, ChannelKind, Priority, Region
+from hotline.core.metadata import Category, ChannelKind, Priority, PriorityReason, Region, priority_rank
 from hotline.dbwrite import run_write
 from hotline.flows import registry
 from hotline.flows.runner import INTAKE, Reply
@@ -73,6 +73,9 @@ class Form:
     case_language: str = ""  # the language the case opens in (the flow's language at that step)
     answers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    # The highest priority an answer or the hand-over asked for, and its reason code ("" for none).
+    priority: str = ""
+    priority_reason: str = ""
 
     def fold(self, effects: list[engine.Effect], language: str) -> None:
         """Take in what the engine asked to store; the last answer to a question wins, as in the bot."""
@@ -85,6 +88,9 @@ class Form:
                     self.answers[name] = value
                 case engine.SetMetadata(key=key, value=value):
                     self.metadata[key] = value
+                case engine.RaisePriority(priority=priority, reason=reason):
+                    if priority_rank(priority) > priority_rank(self.priority):
+                        self.priority, self.priority_reason = priority, reason
 
     def seal(self) -> str:
         data = {
@@ -96,6 +102,8 @@ class Form:
             "case_language": self.case_language,
             "answers": self.answers,
             "metadata": self.metadata,
+            "priority": self.priority,
+            "priority_reason": self.priority_reason,
         }
         plaintext = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         blob = server_keys.get().transport_encrypt(plaintext, _AAD)
@@ -116,7 +124,12 @@ class Form:
                 case_language=_typed(data["case_language"], str),
                 answers=_strings(data["answers"]),
                 metadata=_strings(data["metadata"]),
+                # a form carried from before priorities were folded has neither
+                priority=_typed(data.get("priority", ""), str),
+                priority_reason=_typed(data.get("priority_reason", ""), str),
             )
+            if form.priority and not _known_priority(form.priority, form.priority_reason):
+                raise ValueError("a priority this server does not know")
         except (binascii.Error, ValueError, KeyError, TypeError, crypto.DecryptionError, engine.FlowError) as exc:
             raise FormClosed(type(exc).__name__) from exc
         if data.get("v") != _FORM_VERSION:
@@ -125,6 +138,10 @@ class Form:
         if not 0 <= now - form.started <= settings.HOTLINE_PORTAL_SESSION_SECONDS:
             raise FormClosed("expired")
         return form
+
+
+def _known_priority(priority: str, reason: str) -> bool:
+    return priority in {p.value for p in Priority} and reason in {r.value for r in PriorityReason}
 
 
 def _typed(value: Any, kind: type) -> Any:
@@ -251,7 +268,7 @@ def step(
         return FormState(flow=flow, language=language, replies=_replies(effects), form=form)
     if ended == "declined" or not form.opened:
         return FormState(flow=flow, language=language, replies=_replies(effects), ended="declined")
-    receipt = _submit(form, handed_over=ended == "handed_over")
+    receipt = _submit(form)
     if receipt is None:
         return FormState(flow=flow, language=language, ended="already_sent")
     return FormState(flow=flow, language=language, replies=_replies(effects, receipt), ended=ended, receipt=receipt)
@@ -277,17 +294,17 @@ def _has_case(applicant_id: object) -> bool:
     return rows.fetch(Case, {"applicant_id": applicant_id}) is not None
 
 
-def _submit(form: Form, *, handed_over: bool) -> str | None:
+def _submit(form: Form) -> str | None:
     """Store the application: identity, case with its sealed answers, receipt, mailbox; one transaction.
 
     Returns the receipt, or None when this form was submitted before (the same last page posted twice).
     The transaction joins the process's group commit (:func:`hotline.dbwrite.run_write`), as a
     Telegram update does.
     """
-    return run_write(_store, form, handed_over=handed_over)
+    return run_write(_store, form)
 
 
-def _store(form: Form, *, handed_over: bool) -> str | None:
+def _store(form: Form) -> str | None:
     metadata = form.metadata
     identity = actions.get_or_create_identity(ChannelKind.WEB, form.id)
     if _has_case(identity.applicant_id):
@@ -300,7 +317,8 @@ def _store(form: Form, *, handed_over: bool) -> str | None:
         category=Category(metadata.get("category", Category.UNKNOWN)),
         region=Region(metadata.get("region", Region.UNKNOWN)),
         group_size=int(metadata.get("group_size", "1")),
-        priority=Priority.HIGH if handed_over else Priority.NORMAL,
+        priority=Priority(form.priority or Priority.NORMAL),
+        priority_reason=PriorityReason(form.priority_reason) if form.priority_reason else None,
         answers=form.answers,
     )
     return actions.do_issue_receipt(ACTOR, case)

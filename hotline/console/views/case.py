@@ -19,7 +19,15 @@ from hotline.accounts.models import User
 from hotline.accounts.staff import actor_of
 from hotline.accounts.unlock import org_key_for
 from hotline.cases import triage
-from hotline.cases.actions import MAX_TEXT, ActionError, do_add_message, do_add_note, do_assign, do_transition
+from hotline.cases.actions import (
+    MAX_TEXT,
+    ActionError,
+    do_add_message,
+    do_add_note,
+    do_assign,
+    do_set_priority,
+    do_transition,
+)
 from hotline.cases.content import do_read_case
 from hotline.cases.models import CannedReply, Case, CaseTag, ChannelIdentity, Tag
 from hotline.channels.voice import calls
@@ -35,14 +43,16 @@ from hotline.console.access import (
     case_number,
     may_read_audit_log,
     may_reassign,
+    may_set_priority,
     staff_view,
 )
+from hotline.console.labels import PRIORITY_REASON_LABELS
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
 from hotline.core import crypto
 from hotline.core.flow import Flow, FlowError
 from hotline.core.lifecycle import RejectReason, Role, Status, TransitionError, allowed_targets
-from hotline.core.metadata import ChannelKind, DeliveryState, Direction
+from hotline.core.metadata import PRIORITY_ORDER, ChannelKind, DeliveryState, Direction, Priority, PriorityReason
 from hotline.flows import registry
 from hotline.flows.runner import INTAKE
 from hotline.inputs import INT64_MAX, parse_int
@@ -130,6 +140,9 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "reasons": [r.value for r in RejectReason],
         "max_text": MAX_TEXT,
         "callbacks": list(Callback.objects.filter(case=case).select_related("operator").order_by("-requested_at")),
+        "may_set_priority": may_set_priority(user, case),
+        "priorities": [p.value for p in reversed(PRIORITY_ORDER)],
+        "priority_reasons": [(r.value, PRIORITY_REASON_LABELS[r.value]) for r in PriorityReason],
     }
     return page(request, "console/case.html", context)
 
@@ -182,6 +195,29 @@ def note(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     if not body.strip() or len(body) > MAX_TEXT:
         return problem(request, _("A note needs a text (at most %(n)s characters).") % {"n": MAX_TEXT})
     return _run(request, case, lambda: do_add_note(actor_of(user), case, body, author=user), _("Note added."))
+
+
+@staff_view(CASEWORKERS)
+@require_POST
+def priority(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
+    """Raise or lower the case's priority, for a reason chosen from the fixed list (no free text: the
+    reason is kept in clear in the audit log)."""
+    user = me(request)
+    case = access_case_by_id(user, case_id)
+    if not may_set_priority(user, case):
+        return problem(request, _("A finished case keeps its priority."))
+    try:
+        wanted = Priority(request.POST.get("priority", ""))
+    except ValueError:
+        return problem(request, _("Choose a priority: normal, high or urgent."))
+    given = request.POST.get("reason", "")
+    if not given:
+        return problem(request, _("Say why the priority changes: choose a reason from the list."))
+    try:
+        reason = PriorityReason(given)
+    except ValueError:
+        return problem(request, _("Unknown reason: choose one from the list."))
+    return _run(request, case, lambda: do_set_priority(actor_of(user), case, wanted, reason), _("Priority changed."))
 
 
 @staff_view(CASEWORKERS)

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count
 from django.db.models.functions import TruncHour
@@ -15,18 +16,22 @@ from django.views.decorators.http import require_safe
 
 from hotline.audit import log as audit
 from hotline.audit.models import AuditEvent
+from hotline.cases import targets
 from hotline.cases.models import Case
 from hotline.console import queue
 from hotline.console.access import ADMINS, SEE_ALL, case_number, staff_view
 from hotline.console.render import page, problem
 from hotline.console.views.queue import me
 from hotline.core.lifecycle import OPEN, Status
+from hotline.core.metadata import PRIORITY_ORDER
+from hotline.figures.compute import Period, first_answers
 from hotline.inputs import INT64_MAX, parse_int
 
 _OPEN = [s.value for s in OPEN]
 WAITING_SAMPLE = 1000
 SMALL_COUNT = 5  # figures below this are shown as "<5": small cells can point at a person
 AUDIT_PAGE = 100
+FIRST_ANSWER_DAYS = 7  # the load page's table of first answers: today and the six days before
 
 
 @staff_view(SEE_ALL)
@@ -59,11 +64,40 @@ def load(request: HttpRequest) -> HttpResponse:
         "per_operator": per_operator,
         "unassigned": queue.count_of(me(request), "unassigned", queue.Filters()),
         "waits": _waits(request, now),
+        "first_answer_days": first_answer_days(now),
+        "targets": [(p.value, int(targets.target_for(p).total_seconds() // 60)) for p in reversed(PRIORITY_ORDER)],
         "poll_seconds": 30,
         "count_cap": queue.COUNT_CAP,
     }
     template = "console/_load_body.html" if request.headers.get("HX-Request") else "console/load.html"
     return page(request, template, context)
+
+
+@dataclass(frozen=True)
+class FirstAnswerDay:
+    day: date
+    answered: int
+    median_minutes: int | None
+    p90_minutes: int | None
+    over_target: int  # answered later than the target, or still unanswered and past it at ``now``
+
+
+def first_answer_days(now: datetime, days: int = FIRST_ANSWER_DAYS) -> list[FirstAnswerDay]:
+    """For each of the last ``days`` days (server time zone, newest first), the cases opened that day:
+    time to the first answer (:func:`hotline.figures.compute.first_answers`, the figures' own
+    computation) and how many missed their priority's target (:mod:`hotline.cases.targets`)."""
+    today = timezone.localtime(now).date()
+    out = []
+    for back in range(days):
+        period = Period(today - timedelta(days=back), today - timedelta(days=back))
+        times = first_answers(period)
+        opened = {"created_at__gte": period.since, "created_at__lt": period.until}
+        late = targets.answered_late().filter(**opened).count()
+        waiting = targets.over_target(now).filter(**opened).count()
+        out.append(
+            FirstAnswerDay(period.start, times.answered, times.median_minutes, times.p90_minutes, late + waiting)
+        )
+    return out
 
 
 def _waits(request: HttpRequest, now: datetime) -> dict[str, object]:

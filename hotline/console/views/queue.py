@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from hotline.accounts.models import User
+from hotline.cases import targets
 from hotline.console import queue
 from hotline.console.access import (
     ANY_STAFF,
@@ -40,8 +41,11 @@ class RowView:
     priority: str
     priority_label: str
     status: str
-    waiting: str
+    waiting: str  # "waiting 2 h 10 min", or "answered" (with the applicant's new message, if any)
     waiting_title: str
+    answered: bool
+    over_target: bool  # not answered yet and past its priority's first-answer target
+    target: str  # the target, for the mark's tooltip
     age: str
     age_title: str
     channel: str
@@ -51,6 +55,14 @@ class RowView:
     people: int
     assignee: str
     tags: list[str]
+
+
+def _waiting(row: queue.Row, now: datetime) -> str:
+    if not row.answered:
+        return _("waiting %(age)s") % {"age": compact_age(row.case.created_at, now)}
+    if row.waiting_since is not None:
+        return _("answered; wrote again %(age)s ago") % {"age": compact_age(row.waiting_since, now)}
+    return _("answered")
 
 
 def present(rows: list[queue.Row], now: datetime) -> list[RowView]:
@@ -67,8 +79,12 @@ def present(rows: list[queue.Row], now: datetime) -> list[RowView]:
                 priority=case.priority,
                 priority_label=label(case.priority),
                 status=label(case.status),
-                waiting=compact_age(row.waiting_since, now) if row.waiting_since else "",
+                waiting=_waiting(row, now),
                 waiting_title=row.waiting_since.strftime("%Y-%m-%d %H:%M") if row.waiting_since else "",
+                answered=row.answered,
+                over_target=not row.answered and targets.is_over(case.priority, case.created_at, now),
+                target=_("first answer within %(minutes)s min")
+                % {"minutes": int(targets.target_for(case.priority).total_seconds() // 60)},
                 age=compact_age(case.created_at, now),
                 age_title=case.created_at.strftime("%Y-%m-%d %H:%M"),
                 channel=label(case.channel),
