@@ -67,7 +67,8 @@ def search_page(request: HttpRequest) -> HttpResponse:
     """The form posts (so a receipt never ends up in an address, a log or the browser's history);
     a link may still search by the other fields with GET."""
     query = request.POST if request.method == "POST" else request.GET
-    values = {name: query.get(name, "").strip()[:MAX_LENGTH] for name in FIELDS}
+    # Shown again in the form; a receipt never is (it finds one case at most, so no page follows).
+    values = {name: query.get(name, "").strip()[:MAX_LENGTH] for name in FIELDS if name != "receipt"}
     context: dict[str, object] = {
         "values": values,
         "selects": [(name, heading, [(v, label(v)) for v in CHOICES[name]], values[name]) for name, heading in SELECTS],
