@@ -24,7 +24,7 @@ from hotline.notify.signals import Counts, counts_for, decode_cursor, encode_cur
 from hotline.outbox.enqueue import payload_of
 from hotline.outbox.models import OutboxMessage
 from tests.conftest import Org
-from tests.console_support import Staff, assign, inbound, make_staff, open_case, signed_in_client
+from tests.console_support import Staff, assign, make_staff, open_case, signed_in_client
 
 pytestmark = pytest.mark.django_db
 
