@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from hotline.accounts.models import User
 from hotline.cases.models import Case, ChannelIdentity, Message
+from hotline.channels.telegram.conversation import wipe_idle_chats
+from hotline.channels.telegram.models import ChatTrace
 from hotline.core.lifecycle import Role
 from hotline.notify import actions as notify
 from hotline.notify.models import NotificationSettings
@@ -63,6 +65,12 @@ def test_an_operator_links_telegram_and_gets_one_message_with_counts_only(telegr
     assert notify.send_due() == 0
     telegram.drain()
     assert len(telegram.bot_texts(OPERATOR_CHAT)) == 2
+
+    # Like every bot message, the notifications leave the operator's phone once the chat is idle.
+    ChatTrace.objects.update(at=timezone.now() - timedelta(hours=1))
+    assert wipe_idle_chats() > 0
+    telegram.drain()
+    assert telegram.phone(OPERATOR_CHAT) == []
 
 
 def test_a_stale_code_is_an_ordinary_start(telegram: TelegramRig) -> None:
