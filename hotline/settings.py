@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "hotline.portal",
     "hotline.pagetexts",
     "hotline.figures",
+    "hotline.notify",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,11 @@ HOTLINE_ARGON2_OPSLIMIT = env_int("HOTLINE_ARGON2_ITERATIONS", 3, minimum=1)
 HOTLINE_FIRST_ANSWER_TARGETS = env_minutes_by(
     "HOTLINE_FIRST_ANSWER_TARGETS", ("urgent", "high", "normal"), {"urgent": 15, "high": 60, "normal": 240}
 )
+
+# --- notifications (hotline/notify/) -----------------------------------------------------------
+# How often an open console asks for counts; at most one Telegram notification per person this often.
+HOTLINE_NOTIFY_POLL_SECONDS = env_int("HOTLINE_NOTIFY_POLL_SECONDS", 30, minimum=5)
+HOTLINE_NOTIFY_TELEGRAM_SECONDS = env_int("HOTLINE_NOTIFY_TELEGRAM_SECONDS", 60, minimum=10)
 
 # --- retention and worker ------------------------------------------------------------------------
 HOTLINE_RETENTION_DAYS = env_int("HOTLINE_RETENTION_DAYS", 90, minimum=1)

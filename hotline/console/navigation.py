@@ -47,6 +47,7 @@ NAV: list[NavItem] = [
     NavItem("console:queue", _("Queue"), CASEWORKERS),
     NavItem("console:phone", _("Phone call"), CASEWORKERS),
     NavItem("console:duty", _("Phone line"), CASEWORKERS),
+    NavItem("console:search", _("Search"), CASEWORKERS),
     NavItem("console:handoff", _("Handoff"), HANDOFF),
     NavItem("console:load", _("Load"), SEE_ALL),
     NavItem(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from hotline.accounts.models import User
 from hotline.console.access import CASEWORKERS
 from hotline.console.navigation import items_for
+from hotline.notify.models import NotificationSettings
 
 _FLASH = "flash"
 
@@ -31,9 +33,18 @@ def page(
         "nav": items_for(staff) if staff is not None else [],
         "me": staff,
         "can_work_cases": staff is not None and staff.staff_role in CASEWORKERS,
+        "notify_in_console": _notify_in_console(staff),
+        "notify_poll_seconds": settings.HOTLINE_NOTIFY_POLL_SECONDS,
     }
     base.update(context or {})
     return render(request, template, base, status=status)
+
+
+def _notify_in_console(staff: User | None) -> bool:
+    """Whether this page polls for notification counts (console.js reads it from the page)."""
+    if staff is None or staff.staff_role not in CASEWORKERS:
+        return False
+    return NotificationSettings.objects.filter(user=staff, in_console=True).exists()
 
 
 def problem(request: HttpRequest, message: str, *, status: int = 400) -> HttpResponse:

@@ -10,11 +10,13 @@ from hotline.console.views import (
     duty,
     figures,
     handoff,
+    notify,
     oversight,
     page_texts,
     phone,
     posts,
     queue,
+    search,
 )
 from hotline.inputs import IdConverter
 
@@ -50,6 +52,11 @@ urlpatterns = [
     path("duty/", duty.duty_page, name="duty"),
     path("duty/line/", duty.duty_line, name="duty_line"),
     path("duty/toggle/", duty.duty_toggle, name="duty_toggle"),
+    path("notify/counts/", notify.notify_counts, name="notify_counts"),
+    path("notify/settings/", notify.notify_settings, name="notify_settings"),
+    path("notify/telegram/link/", notify.notify_link, name="notify_link"),
+    path("notify/telegram/unlink/", notify.notify_unlink, name="notify_unlink"),
+    path("search/", search.search_page, name="search"),
     path("handoff/", handoff.handoff_list, name="handoff"),
     path("handoff/<uuid:case_id>/", handoff.handoff_case, name="handoff_case"),
     path("handoff/<uuid:case_id>/outcome/", handoff.handoff_outcome, name="handoff_outcome"),

@@ -20,6 +20,7 @@ TRANSPORT_FIELDS: list[tuple[str, str, str]] = [
     ("outbox.OutboxMessage", "payload_enc", "ref"),
     ("flows.FlowSession", "state_enc", "id"),
     ("voice.OperatorLine", "address_enc", "id"),
+    ("notify.NotificationSettings", "telegram_chat_enc", "id"),
 ]
 
 

@@ -73,6 +73,13 @@ def _expire_broadcasts() -> None:
     expire_broadcast_messages()
 
 
+def _notify_by_telegram() -> None:
+    """Counts of what arrived for each person who asked for Telegram notifications, one message each."""
+    from hotline.notify.actions import send_due
+
+    send_due()
+
+
 JOBS: list[Job] = [
     Job("retention", lambda: settings.HOTLINE_RETENTION_INTERVAL, purge_expired),
     Job("audit-anchor", lambda: settings.HOTLINE_AUDIT_ANCHOR_INTERVAL, _anchor_audit_head),
@@ -85,6 +92,7 @@ JOBS: list[Job] = [
     Job("status-fold", lambda: 300, _fold_status_counts),
     Job("news-publish", lambda: 20, _publish_scheduled_posts),
     Job("news-expire", lambda: 60, _expire_broadcasts),
+    Job("notify-telegram", lambda: settings.HOTLINE_NOTIFY_TELEGRAM_SECONDS, _notify_by_telegram),
 ]
 
 

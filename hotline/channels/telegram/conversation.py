@@ -2,6 +2,7 @@
 
 The conversation rules:
 * commands: /start, /help, /lang, /status, /forget (and a receipt typed in links this account);
+  /start CODE with a staff member's one-time code links their chat for notifications (counts only);
   /subscribe and /unsubscribe for the hotline's news (offered, too, when an application is complete);
 * inside the intake flow, text and buttons go to the flow engine;
 * outside it, text goes to the applicant's open case as a message for operators;
@@ -36,6 +37,7 @@ from hotline.core.ratelimit import TokenBucket
 from hotline.core.text import split_message
 from hotline.flows import runner
 from hotline.news import subscribers
+from hotline.notify import actions as notify
 from hotline.outbox.enqueue import enqueue
 from hotline.outbox.models import Priority
 
@@ -279,6 +281,8 @@ def _on_message(msg: Message) -> None:
 
 def _on_command(chat: Chat, text: str) -> None:
     command = text.split()[0][1:].split("@")[0].lower()
+    if command == "start" and _staff_link(chat, text):
+        return
     if command == "start":
         case = chat.open_case()
         if case is not None and not chat.in_flow:
@@ -301,6 +305,21 @@ def _on_command(chat: Chat, text: str) -> None:
         chat.say(verify_reply(chat.language))
     else:
         chat.say_phrase("help")
+
+
+def _staff_link(chat: Chat, text: str) -> bool:
+    """``/start CODE`` with a staff member's one-time link code links this chat for their notifications
+    (counts only, docs/console.md). Anything else, a stale code included, is an ordinary /start, so
+    the bot says nothing about which codes exist."""
+    words = text.split(maxsplit=1)
+    code = notify.parse_link_code(words[1]) if len(words) == 2 else None
+    if code is None:
+        return False
+    linked = notify.do_link_telegram(code, chat.chat_id)
+    if linked is None:
+        return False
+    chat.say(notify.linked_text(linked.language))
+    return True
 
 
 def _language_keyboard() -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The phone line in the console: where I take calls, whether I am on duty; for supervisors, who is
-on duty, the calls under way and the callback requests waiting.
+"""The phone line in the console: where I take calls, whether I am on duty, my notifications
+(``views/notify.py``); for supervisors, who is on duty, the calls under way and the callback
+requests waiting.
 
 An operator's own number is shown to nobody, them included, beyond its last characters: it is typed
 once and goes only to the voice provider. A caller's number is never on any page.
@@ -21,6 +22,7 @@ from hotline.channels.voice.models import Call, Callback, OperatorLine
 from hotline.console.access import CASEWORKERS, SEE_ALL, staff_view, workable_cases
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
+from hotline.notify.actions import settings_of
 
 # A call the provider never reported as over is not shown as under way after this long.
 STALE_AFTER = timedelta(hours=4)
@@ -29,6 +31,11 @@ STALE_AFTER = timedelta(hours=4)
 @staff_view(CASEWORKERS)
 @require_safe
 def duty_page(request: HttpRequest) -> HttpResponse:
+    return page(request, "console/duty.html", duty_context(request))
+
+
+def duty_context(request: HttpRequest) -> dict[str, object]:
+    """The Phone line page's content: my line, callbacks, my notifications; for supervisors, the duty."""
     user = me(request)
     line = OperatorLine.objects.filter(user=user).first()
     callbacks = (
@@ -37,7 +44,12 @@ def duty_page(request: HttpRequest) -> HttpResponse:
         .select_related("case__number", "operator")
         .order_by("requested_at")[:100]
     )
-    context: dict[str, object] = {"line": line, "callbacks": list(callbacks), "supervising": user.staff_role in SEE_ALL}
+    context: dict[str, object] = {
+        "line": line,
+        "callbacks": list(callbacks),
+        "supervising": user.staff_role in SEE_ALL,
+        "notify": settings_of(user),
+    }
     if user.staff_role in SEE_ALL:
         context["on_duty"] = list(
             OperatorLine.objects.filter(on_duty=True, user__is_active=True)
@@ -50,7 +62,7 @@ def duty_page(request: HttpRequest) -> HttpResponse:
             .select_related("answered_by", "case__number")
             .order_by("started_at")[:200]
         )
-    return page(request, "console/duty.html", context)
+    return context
 
 
 @staff_view(CASEWORKERS)

@@ -118,3 +118,89 @@
     }
   });
 })();
+
+// Notifications (docs/console.md): while the page says so (data-notify-url on <body>, only for
+// someone who switched them on), ask the console every few seconds how many new cases, messages
+// and late cases there are since the last answer, and show a browser notification with a short
+// sound. The answer holds counts only, so the notification can say nothing more. The cursor is
+// kept per tab, so moving between pages does not lose what arrived meanwhile.
+(function () {
+  "use strict";
+  var body = document.body;
+  var url = body && body.getAttribute("data-notify-url");
+  var KEY = "hotline-notify-cursor";
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-notify-permission]");
+    if (!button || !("Notification" in window)) return;
+    Notification.requestPermission().then(function (answer) {
+      button.setAttribute("data-answer", answer);
+    });
+  });
+  if (!url || !window.fetch) return;
+  var every = Math.max(5, parseInt(body.getAttribute("data-notify-every"), 10) || 30) * 1000;
+
+  function cursor() {
+    try { return window.sessionStorage.getItem(KEY) || ""; } catch (e) { return ""; }
+  }
+  function keep(value) {
+    try { window.sessionStorage.setItem(KEY, value); } catch (e) { /* private mode: per page then */ }
+  }
+
+  // A short two-tone chime drawn with WebAudio: nothing to load, from here or anywhere.
+  function chime() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      var audio = new Context();
+      [880, 660].forEach(function (pitch, i) {
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        var start = audio.currentTime + i * 0.18;
+        tone.frequency.value = pitch;
+        gain.gain.setValueAtTime(0.15, start);
+        gain.gain.exponentialRampToValueAtTime(0.001, start + 0.16);
+        tone.connect(gain).connect(audio.destination);
+        tone.start(start);
+        tone.stop(start + 0.17);
+      });
+      window.setTimeout(function () { audio.close(); }, 1000);
+    } catch (e) { /* no sound: the notification still shows */ }
+  }
+
+  function line(attribute, count) {
+    return count > 0 ? (body.getAttribute(attribute) || "%s").replace("%s", String(count)) : null;
+  }
+
+  function announce(counts) {
+    var lines = [
+      line("data-notify-cases", counts.new_cases),
+      line("data-notify-messages", counts.new_messages),
+      line("data-notify-late", counts.over_target)
+    ].filter(Boolean);
+    if (!lines.length) return;
+    if ("Notification" in window && Notification.permission === "granted") {
+      new Notification(body.getAttribute("data-notify-title") || "", { body: lines.join("\n"), tag: "hotline-notify" });
+    }
+    chime();
+  }
+
+  function poll() {
+    var since = cursor();
+    fetch(url + (since ? "?since=" + encodeURIComponent(since) : ""), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-Hotline-Poll": "1" }
+    })
+      .then(function (response) {
+        if (!response.ok || response.redirected) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (counts) {
+        keep(String(counts.cursor));
+        announce(counts);
+      })
+      .catch(function () { /* signed out or offline: try again later */ })
+      .then(function () { window.setTimeout(poll, every); });
+  }
+  poll();
+})();
