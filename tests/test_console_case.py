@@ -163,6 +163,9 @@ def test_the_preference_after_surrender_is_a_sealed_answer(org: Org, client: Cli
     )
     assert do_read_case(org.admin_actor, case, org.private_key).answers["after_surrender"] == "exchange: to Voronezh"
     assert b"Voronezh" not in b"".join(bytes(v) for v in case.answers.values_list("value_sealed", flat=True))
+    # The side panel says it in words, with the detail.
+    side = client.get(f"/console/case/{case.pk}/").content.decode()
+    assert "Recorded: <strong>exchange (return home): to Voronezh</strong>" in side, side[side.find("Recorded") :][:200]
 
 
 def test_attachments_open_in_memory_inline_or_as_a_download(org: Org, alice: Staff, client: Client) -> None:

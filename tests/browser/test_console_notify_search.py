@@ -3,8 +3,10 @@ and search works from the navigation with JavaScript off."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -18,6 +20,8 @@ from tests.browser.conftest import VIEWPORT, WAIT_MS, screenshot
 from tests.browser.test_console import sign_in
 from tests.conftest import Org
 from tests.console_support import make_staff, open_case
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -93,8 +97,10 @@ def test_search_from_the_navigation_without_javascript(
     rows = page.locator("table.search-results tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(f"#{wanted.number.id}")
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(screenshot(page, "console-search"), DOCS_SCREENSHOTS / "console-search.png")
     # The date fields are the browser's date pickers; a number field takes any text.
     page.get_by_label("Application no.").fill("12ab")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("main [role=alert]")).to_contain_text("An application number is a whole number")
-    screenshot(page, "console-search")
+    screenshot(page, "console-search-refused")

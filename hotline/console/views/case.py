@@ -46,7 +46,7 @@ from hotline.console.access import (
     may_set_priority,
     staff_view,
 )
-from hotline.console.labels import PRIORITY_REASON_LABELS
+from hotline.console.labels import PRIORITY_REASON_LABELS, label
 from hotline.console.render import flash, page, problem
 from hotline.console.views.queue import me
 from hotline.core import crypto
@@ -103,6 +103,14 @@ def _intake_flow() -> Flow | None:
         return None
 
 
+def _preference_shown(recorded: str) -> str:
+    """The recorded after-surrender preference in words (``exchange: to Voronezh`` keeps its detail)."""
+    choice, sep, detail = recorded.partition(": ")
+    if choice not in triage.PREFERENCES:
+        return recorded
+    return f"{label(choice)}{sep}{detail}"
+
+
 @staff_view(CASEWORKERS)
 @require_safe
 def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
@@ -136,7 +144,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         "articles": reply_articles(case.language) if case.language else [],
         "channels": reply_channels(case),
         "preferences": triage.PREFERENCES,
-        "preference": content.answers.get(triage.PREFERENCE_FIELD, ""),
+        "preference": _preference_shown(content.answers.get(triage.PREFERENCE_FIELD, "")),
         "reasons": [r.value for r in RejectReason],
         "max_text": MAX_TEXT,
         "callbacks": list(Callback.objects.filter(case=case).select_related("operator").order_by("-requested_at")),
