@@ -138,6 +138,7 @@ class Server:
             self.env["HOTLINE_GROUP_COMMIT"] = "true" if group_commit == "on" else "false"
         if database == "postgres":
             self.env["DATABASE_URL"] = self._reset_postgres()
+        self.database = database
         self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -236,6 +237,27 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def database_cpu_seconds() -> float | None:
+    """CPU time used so far by the PostgreSQL server's processes on this machine (``postgres`` in
+    /proc/PID/comm): the database shares the machine, so its CPU per update counts too."""
+    if not os.path.isdir("/proc"):
+        return None
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() != "postgres":
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def measured(
     server: Server, count: Callable[[dict[str, Any]], int], run: Callable[[], Coroutine[Any, Any, dict[str, Any]]]
 ) -> tuple[dict[str, Any], dict[str, float | None]]:
@@ -243,14 +265,20 @@ def measured(
     the result: requests, updates, applications), in milliseconds: the server's, and the load
     generator's (it shares the machine)."""
     server_before, client_before = server.cpu_seconds(), time.process_time()
+    database_before = database_cpu_seconds() if server.database == "postgres" else None
     result = asyncio.run(run())
     server_after, client_after = server.cpu_seconds(), time.process_time()
+    database_after = database_cpu_seconds() if server.database == "postgres" else None
     units = max(1, count(result))
     server_ms = None if server_before is None or server_after is None else (server_after - server_before)
-    return result, {
+    cpu: dict[str, float | None] = {
         "server_cpu_ms": None if server_ms is None else round(server_ms * 1000 / units, 3),
         "load_generator_cpu_ms": round((client_after - client_before) * 1000 / units, 3),
     }
+    if database_before is not None and database_after is not None:
+        # PostgreSQL's own processes (all of them on this machine, so another client's work counts too)
+        cpu["database_cpu_ms"] = round((database_after - database_before) * 1000 / units, 3)
+    return result, cpu
 
 
 async def run_load(
