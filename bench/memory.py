@@ -39,14 +39,39 @@ FIRST_CHAT = 10_000_000
 
 def pss_kib(pid: int) -> int | None:
     """The process's PSS in KiB, or None if it is gone."""
+    return pss_parts_kib(pid).get("Pss")
+
+
+def pss_parts_kib(pid: int) -> dict[str, int]:
+    """The process's PSS in KiB (``Pss``) and its parts: anonymous memory (``Pss_Anon``: the heap,
+    what the process made) and files (``Pss_File``: libraries, and the SQLite database read through
+    its memory map, which is the page cache and reclaimable). Empty if the process is gone."""
+    parts: dict[str, int] = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                name, _, value = line.partition(":")
+                if name in ("Pss", "Pss_Anon", "Pss_File", "Pss_Shmem"):
+                    parts[name] = int(value.split()[0])
     except OSError:
-        return None
-    return None
+        return {}
+    return parts
+
+
+def mapped_file_pss_kib(pid: int, path: Path) -> int:
+    """PSS of the process's mappings of ``path`` (the SQLite database's memory map)."""
+    total, inside = 0, False
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(maxsplit=5)
+                if len(head) >= 5 and "-" in head[0] and ":" not in head[0]:  # a mapping's first line
+                    inside = len(head) == 6 and head[5].strip() == str(path)
+                elif inside and line.startswith("Pss:"):
+                    total += int(line.split()[1])
+    except OSError:
+        return 0
+    return total
 
 
 def session_members(session: int) -> list[int]:
@@ -63,33 +88,58 @@ def session_members(session: int) -> list[int]:
     return members
 
 
-def describe(pid: int) -> str:
+def parent_of(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            args = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return "?"
-    if "granian" in " ".join(args):
         with open(f"/proc/{pid}/stat") as f:
-            parent = int(f.read().rsplit(")", 1)[1].split()[1])
-        with open(f"/proc/{parent}/cmdline", "rb") as f:
-            is_worker = b"granian" in f.read()
-        return "web (granian worker)" if is_worker else "web (granian server)"
-    for name in ("serve", "writer", "worker"):
-        if name in args:
-            return {"serve": "serve (supervisor)", "writer": "writer", "worker": "worker"}[name]
-    return " ".join(args)[:60]
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
 
 
-def tree_pss(session: int) -> dict[str, Any]:
+def describe(pid: int, session: int, names: dict[int, str]) -> str:
+    """What the process is: serve's children are forked from it (one command line for all), so they
+    are named from serve's status file (``{"pids": {"web-1": …}}``); a granian worker by its parent."""
+    if pid == session:
+        return "serve (supervisor)"
+    if pid in names:
+        name = names[pid]
+        return f"{name} (granian server)" if name.startswith("web-") else name
+    parent = parent_of(pid)
+    if parent in names:
+        return f"{names[parent]} (granian worker)"
+    return "?"
+
+
+def tree_pss(session: int, status_file: Path) -> dict[str, Any]:
     processes: list[dict[str, Any]] = []
-    total = 0.0
+    total = anon = database = 0.0
+    database_file = status_file.with_name("hotline.sqlite3")
+    try:
+        names = {pid: name for name, pid in json.loads(status_file.read_text())["pids"].items()}
+    except (OSError, ValueError, KeyError):
+        names = {}
     for pid in sorted(session_members(session)):
-        pss = pss_kib(pid)
-        if pss is not None:
-            processes.append({"process": describe(pid), "pss_mb": round(pss / 1024, 1)})
-            total += pss / 1024
-    return {"total_pss_mb": round(total, 1), "processes": processes}
+        parts = pss_parts_kib(pid)
+        if "Pss" in parts:
+            mapped = mapped_file_pss_kib(pid, database_file)
+            processes.append(
+                {
+                    "process": describe(pid, session, names),
+                    "pss_mb": round(parts["Pss"] / 1024, 1),
+                    "anon_mb": round(parts.get("Pss_Anon", 0) / 1024, 1),
+                    "database_map_mb": round(mapped / 1024, 1),
+                }
+            )
+            total += parts["Pss"] / 1024
+            anon += parts.get("Pss_Anon", 0) / 1024
+            database += mapped / 1024
+    return {
+        "total_pss_mb": round(total, 1),
+        # of which: the processes' own memory, and the SQLite file's pages read through its memory map
+        "total_pss_anon_mb": round(anon, 1),
+        "total_pss_database_map_mb": round(database, 1),
+        "processes": processes,
+    }
 
 
 def bare_python_pss() -> float:
@@ -167,11 +217,12 @@ def main() -> None:
     emulator.add_users(max(1, args.updates // inputs_per_intake) + args.samples, first_id=FIRST_CHAT)
     baseline = bare_python_pss()
     port = free_port()
+    status_file = Path(tmp.name) / "serve-status.json"
     serve = Serve(env, port)
     try:
         if not serve.serving.wait(timeout=600):
             raise RuntimeError("serve did not start")
-        idle = tree_pss(serve.proc.pid)
+        idle = tree_pss(serve.proc.pid, status_file)
         inputs = intake_inputs()
         per_sample = max(1, args.updates // len(inputs) // args.samples)
         url = f"http://127.0.0.1:{port}"
@@ -181,7 +232,7 @@ def main() -> None:
             first_chat = FIRST_CHAT + n * per_sample
             result = asyncio.run(run_load(url, args.concurrency, per_sample, inputs, first_chat=first_chat))
             sent += result["requests"]
-            samples.append({"updates_sent": sent, "failed": result["failed"], **tree_pss(serve.proc.pid)})
+            samples.append({"updates_sent": sent, "failed": result["failed"], **tree_pss(serve.proc.pid, status_file)})
         after = samples[-1]
         growth = [s["total_pss_mb"] for s in samples]
     finally:

@@ -42,9 +42,7 @@ def test_the_case_layer_imports_no_channel_but_the_contract() -> None:
     offenders: dict[str, list[str]] = {}
     for package in CASE_LAYER:
         for path in sorted((ROOT / package).rglob("*.py")):
-            bad = sorted(
-                n for n in _imports(path) if n.startswith("hotline.channels") and n != "hotline.channels.base"
-            )
+            bad = sorted(n for n in _imports(path) if n.startswith("hotline.channels") and n != "hotline.channels.base")
             if bad:
                 offenders[str(path.relative_to(ROOT))] = bad
     assert offenders == {}

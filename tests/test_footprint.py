@@ -143,6 +143,41 @@ def test_the_writer_and_a_worker_without_the_bot_start_without_heavy_libraries(m
     assert _heavy(worker_err) == []
 
 
+@pytest.mark.parametrize("bot", [False, True], ids=["without the bot", "with the bot"])
+def test_serve_loads_for_its_children_only_what_they_load_at_start(migrated: Path, bot: bool) -> None:
+    """What serve loads before it forks its children (``hotline/worker/children.py``): the application
+    and, with the bot on, aiogram with the types the children validate first, built; never matplotlib,
+    scipy, numpy, Pillow or twilio. Without the bot, no heavy library at all."""
+    program = """
+import json, sys
+import django
+django.setup()
+from hotline.worker.children import preload
+preload()
+from django.db import connections
+heavy = sorted(m for m in HEAVY if m in sys.modules)
+built = None
+if "aiogram" in sys.modules:
+    from aiogram.types import Update, Message
+    from aiogram.methods import SendMessage
+    built = all(t.__pydantic_complete__ for t in (Update, Message, SendMessage))
+open_connections = [c.alias for c in connections.all() if c.connection is not None]
+print(json.dumps({"heavy": heavy, "built": built, "open": open_connections, "wsgi": "hotline.wsgi" in sys.modules}))
+"""
+    env = _env(migrated, **(TELEGRAM if bot else {}), DJANGO_SETTINGS_MODULE="hotline.settings")
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{program}"], env=env, capture_output=True, text=True, timeout=WAIT
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["open"] == [], "no database connection is left for a child to inherit"
+    assert result["wsgi"] is False, "hotline.wsgi (which marks a web process ready) is for granian's worker"
+    if bot:
+        assert (result["heavy"], result["built"]) == (["aiogram", "aiohttp"], True)
+    else:
+        assert (result["heavy"], result["built"]) == ([], None)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,7 +188,8 @@ def _free_port() -> int:
 def test_serve_answers_once_it_says_so_and_ctrl_c_stops_every_process_cleanly(tmp_path: Path) -> None:
     """The banner is printed only when the port answers and every child works; Ctrl-C (SIGINT to
     serve's process group, as a terminal sends it) stops each child with its own clean exit: none
-    has to be killed, by serve or by granian. The supervisor never loaded aiogram."""
+    has to be killed, by serve or by granian. With the bot on, serve loaded aiogram for the children
+    it forks (they share it), and nothing else that is heavy."""
     port = _free_port()
     served = Served(_env(tmp_path / "var", **TELEGRAM), "--port", str(port), python=["-c", HOOK])
     try:
@@ -177,7 +213,7 @@ def test_serve_answers_once_it_says_so_and_ctrl_c_stops_every_process_cleanly(tm
         # Neither serve's "did not stop … killing it" / "stopped with killed by …" nor granian's "Killing worker".
         assert "kill" not in out.lower(), out
         assert "stopped with" not in out, out  # every child exited with status 0
-        assert _heavy(out) == [], "the supervisor imported no heavy library"
+        assert _heavy(out) == ["aiogram", "aiohttp"], "the supervisor imported aiogram for its children, nothing else"
         assert not (tmp_path / "var" / "serve-status.json").exists()
     finally:
         served.kill_everything()

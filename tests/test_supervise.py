@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,113 @@ def test_a_status_file_that_cannot_be_written_does_not_stop_the_supervisor(
     clock.now += 1
     sup.check()
     assert sup.children[2].process is not None and said[-1] == "the worker was started again (restart 1)"
+
+
+# --- children forked from the supervisor (what `hotline serve` does) ----------------------------------
+
+
+def _forked(name: str, run: Callable[[], int | None], env: dict[str, str] | None = None) -> Child:
+    return Child(name, name, [], dict(os.environ) if env is None else env, Backoff(1, 8), run=run)
+
+
+def _raises() -> int:
+    raise RuntimeError("broken on purpose")
+
+
+def _exits() -> int:
+    sys.exit(4)
+
+
+def _exits_for_the_log_only() -> int:
+    return 3
+
+
+def _wait_for_exits(sup: Supervisor, said: list[str], count: int) -> None:
+    wait_until(lambda: (sup.check(), len([s for s in said if " exited (" in s]) >= count)[1], "the exits noticed")
+
+
+def test_a_forked_child_exits_with_its_function_s_status_and_a_failure_s_traceback_in_the_log(
+    tmp_path: Path, said: list[str], capfd: pytest.CaptureFixture[str]
+) -> None:
+    children = [
+        _forked("returns", _exits_for_the_log_only),
+        _forked("exits", _exits),
+        _forked("raises", _raises),
+        _forked("returns-nothing", lambda: None),
+    ]
+    sup = Supervisor(children, tmp_path / "serve-status.json", said.append, clock=Clock())
+    try:
+        sup.start_all()
+        _wait_for_exits(sup, said, 4)
+    finally:
+        sup.stop_all()
+    assert sorted(said) == [
+        "the exits exited (status 4); starting it again in 1 s",
+        "the raises exited (status 1); starting it again in 1 s",
+        "the returns exited (status 3); starting it again in 1 s",
+        "the returns-nothing exited (status 0); starting it again in 1 s",
+    ]
+    err = capfd.readouterr().err
+    assert "RuntimeError: broken on purpose" in err and err.count("Traceback") == 1
+
+
+def _write_environment_and_wait(path: Path) -> Callable[[], int]:
+    def run() -> int:
+        path.write_text(os.environ["HOTLINE_TEST_MARK"])
+        subprocess.run(SLEEPER, check=False)  # a grandchild, as granian's worker
+        return 0
+
+    return run
+
+
+def test_a_forked_child_has_its_environment_and_a_group_of_its_own_and_stops_on_sigterm_not_on_serve_s_handler(
+    tmp_path: Path, said: list[str]
+) -> None:
+    """serve handles SIGTERM itself (it stops its children); a forked child must not inherit that
+    handler, or it would only set serve's flag and keep running until killed."""
+    stops: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stops.append(signum))
+    mark = tmp_path / "mark"
+    child = _forked("worker", _write_environment_and_wait(mark), env={**os.environ, "HOTLINE_TEST_MARK": "given"})
+    sup = Supervisor([child], tmp_path / "serve-status.json", said.append, clock=Clock())
+    try:
+        sup.start_all()
+        assert child.process is not None
+        pid = child.process.pid
+        wait_until(lambda: len(children_of(pid)) == 1, "the grandchild started")
+        [grandchild] = children_of(pid)
+        assert mark.read_text() == "given"
+        assert os.getpgid(pid) == pid and os.getpgid(grandchild) == pid
+        assert "HOTLINE_TEST_MARK" not in os.environ, "the child's environment is its own"
+        sup.stop_all()
+        wait_until(lambda: is_dead(grandchild), "the grandchild killed with its parent's group")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sup.stop_all()
+    assert stops == [], "the supervisor's own handler did not run"
+    assert said == ["the worker stopped with killed by SIGTERM"]
+
+
+def test_a_forked_child_that_is_killed_is_forked_again(supervisor_forked: tuple[Supervisor, Clock]) -> None:
+    sup, clock = supervisor_forked
+    first = _status(sup)["pids"]["worker"]
+    _killed_and_noticed(sup, first)
+    clock.now += 1
+    sup.check()
+    assert _status(sup)["pids"]["worker"] != first and not is_dead(_status(sup)["pids"]["worker"])
+
+
+def _sleep_forever() -> int:
+    while True:
+        time.sleep(60)
+
+
+@pytest.fixture
+def supervisor_forked(tmp_path: Path, said: list[str]) -> Iterator[tuple[Supervisor, Clock]]:
+    clock = Clock()
+    sup = Supervisor([_forked("worker", _sleep_forever)], tmp_path / "serve-status.json", said.append, clock=clock)
+    sup.start_all()
+    try:
+        yield sup, clock
+    finally:
+        sup.stop_all()

@@ -200,6 +200,7 @@ def test_rate_limits_are_honoured_without_losing_or_reordering(telegram: Telegra
         actions.do_add_message(
             OPERATOR, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body=f"reply {i}"
         )
+
     def sends_since(seen: int) -> list[int]:
         return [c.status for c in telegram.emulator.api_calls[seen:] if c.method.lower() == "sendmessage"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import secrets
 import threading
 import time
@@ -35,6 +36,15 @@ from hotline import clientaddr
 from hotline.core.ratelimit import TokenBucket
 
 _PROCESS_KEY = secrets.token_bytes(32)
+
+
+def _new_process_key() -> None:
+    """A process forked from this one (``hotline serve``'s children) makes a key of its own."""
+    global _PROCESS_KEY
+    _PROCESS_KEY = secrets.token_bytes(32)
+
+
+os.register_at_fork(after_in_child=_new_process_key)
 # Tor's HiddenServiceExportCircuitID haproxy gives each circuit an address in this range.
 TOR_CIRCUITS = ipaddress.IPv6Network("fc00:dead:beef:4dad::/64")
 MAX_CLIENTS = 50_000

@@ -6,6 +6,13 @@ pause that doubles with each exit in a row, from ``HOTLINE_RESTART_DELAY_SECONDS
 exiting starts over from the shortest pause. Nothing makes the supervisor give up: it stops only
 when asked (SIGTERM, Ctrl-C).
 
+A child is started in one of two ways. ``hotline serve`` forks its children from itself
+(:class:`ForkedProcess`, ``Child.run``): it has loaded Django, the application and what its children
+load at start (the knowledge base, aiogram when the bot is on) before the first fork, so the children
+share those pages with it and with each other instead of each loading its own copy (docs/operations.md,
+"Footprint"); a restarted child is forked again from the same loaded state, so it is ready at once. A
+child with a ``command`` instead is a new program (``subprocess``); the tests' stand-ins are.
+
 Each child runs in a process group of its own, so what it started itself (granian's worker
 process) goes with it: when a child exits, whatever is left of its group is killed before the
 child is reaped (the group cannot be reused meanwhile), and nothing of an old web process keeps
@@ -28,10 +35,13 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 HEALTHY_AFTER = 60.0  # seconds a child must run for its next exit to count as the first in a row
 STOP_TIMEOUT = 15.0  # seconds a child has to stop after SIGTERM before its process group is killed
@@ -52,6 +62,85 @@ class Backoff:
             self.exits_in_a_row = 0
         self.exits_in_a_row += 1
         return float(min(self.maximum, self.initial * 2.0 ** min(self.exits_in_a_row - 1, 64)))
+
+
+class Process(Protocol):
+    """What the supervisor needs of a started child: a :class:`subprocess.Popen` or a :class:`ForkedProcess`."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    @property
+    def args(self) -> object: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+class ForkedProcess:
+    """A child forked from this process, running a function (``run``) instead of a new program.
+
+    The signals that stop the supervisor are blocked around the fork, so a SIGTERM that arrives
+    meanwhile waits for the child's own handlers (default until the function installs its own) instead
+    of running the supervisor's in the child. The child gets a process group of its own (set on both
+    sides of the fork, so a group kill cannot miss it), the environment ``env``, and exits with the
+    function's status through ``os._exit``: it never returns into the supervisor's code, and what the
+    supervisor registered to run at its exit does not run in the child.
+    """
+
+    def __init__(self, run: Callable[[], int | None], env: dict[str, str], label: str) -> None:
+        self.args = label
+        self.returncode: int | None = None
+        for stream in (sys.stdout, sys.stderr):  # or their buffers would be written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        stopping = {signal.SIGTERM, signal.SIGINT}
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, stopping)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the child
+                _run_forked(run, env, stopping, previous)
+            self.pid = pid
+            with contextlib.suppress(OSError):  # the child may have set it already, or exited
+                os.setpgid(pid, pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to exit (``timeout`` is not supported: callers wait with :func:`_exited`)."""
+        if self.returncode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:  # reaped already
+                status = 0
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def _run_forked(
+    run: Callable[[], int | None], env: dict[str, str], stopping: set[signal.Signals], mask: set[int | signal.Signals]
+) -> None:
+    status = 1
+    try:
+        os.setpgid(0, 0)
+        for signum in stopping:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.environ.clear()
+        os.environ.update(env)
+        result = run()
+        status = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # whatever it was, the child ends here, with its traceback in the log
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
 
 
 def ready_dir(status_path: Path) -> Path:
@@ -85,18 +174,20 @@ def _nothing() -> None:
 @dataclass
 class Child:
     """One supervised process. ``name`` is what ``/healthz`` and the status file call it (``web-1``,
-    ``writer``, ``worker``), ``label`` what the log calls it."""
+    ``writer``, ``worker``), ``label`` what the log calls it. It runs ``command`` as a new program, or,
+    given ``run``, is forked from the supervisor to run that function (:class:`ForkedProcess`)."""
 
     name: str
     label: str
     command: list[str]
     env: dict[str, str]
     backoff: Backoff
+    run: Callable[[], int | None] | None = None
     # Started and able to work: the writer once its socket exists, a web process once it is marked ready.
     ready: Callable[[], bool] = _always_ready
     before_start: Callable[[], None] = _nothing  # e.g. remove the socket a killed writer left
     stop_last: bool = False  # stopped after the others (the writer, which serves their requests)
-    process: subprocess.Popen[bytes] | None = None
+    process: Process | None = None
     started_at: float = 0.0
     restart_at: float = 0.0
     up: bool = False
@@ -113,7 +204,7 @@ def describe_exit(returncode: int) -> str:
     return f"status {returncode}"
 
 
-def _exited(process: subprocess.Popen[bytes]) -> bool:
+def _exited(process: Process) -> bool:
     """True when the process has exited, without reaping it: its process id (and so its process
     group's) stays taken until :func:`_reap`, so the group can be killed safely."""
     if process.returncode is not None:
@@ -125,7 +216,7 @@ def _exited(process: subprocess.Popen[bytes]) -> bool:
     return result is not None
 
 
-def _reap(process: subprocess.Popen[bytes]) -> int:
+def _reap(process: Process) -> int:
     """Kill what is left of the process's group, then collect its exit status."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -186,7 +277,10 @@ class Supervisor:
         child.up = False
         try:
             child.before_start()
-            child.process = subprocess.Popen(child.command, env=child.env, process_group=0)  # noqa: S603
+            if child.run is not None:
+                child.process = ForkedProcess(child.run, child.env, child.label)
+            else:
+                child.process = subprocess.Popen(child.command, env=child.env, process_group=0)  # noqa: S603
         except OSError as exc:
             now = self.clock()
             delay = child.backoff.after_exit(0.0)
@@ -260,10 +354,9 @@ class Supervisor:
         self.remove_status()
 
 
-def _wait_without_reaping(process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_without_reaping(process: Process, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not _exited(process):
         if time.monotonic() >= deadline:
-            raise subprocess.TimeoutExpired(process.args, timeout)
+            raise subprocess.TimeoutExpired(str(process.args), timeout)
         time.sleep(0.05)
-

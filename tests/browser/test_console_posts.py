@@ -51,9 +51,7 @@ def test_a_post_is_published_to_the_channels_and_broadcast_to_subscribers(
 
     ru = telegram.emulator.channel_messages("@hotline_ru")
     assert [m.text for m in ru] == ["Горячая линия работает круглосуточно."]
-    assert [m.text for m in telegram.emulator.channel_messages("@hotline_en")] == [
-        "The hotline is open day and night."
-    ]
+    assert [m.text for m in telegram.emulator.channel_messages("@hotline_en")] == ["The hotline is open day and night."]
     assert set(PostMessage.objects.values_list("state", flat=True)) == {"sent"}
 
     page.reload()

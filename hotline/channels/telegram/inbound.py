@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
 import threading
 import time
@@ -40,6 +41,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("hotline.telegram")
 
 _PROCESS_KEY = secrets.token_bytes(32)
+
+
+def _new_process_key() -> None:
+    """A process forked from this one (``hotline serve``'s children) makes a key of its own."""
+    global _PROCESS_KEY
+    _PROCESS_KEY = secrets.token_bytes(32)
+
+
+os.register_at_fork(after_in_child=_new_process_key)
+
 MAX_CHATS = 100_000
 FLUSH_SECONDS = 1.0
 FLUSH_SIZE = 500

@@ -7,6 +7,9 @@ after a pause that grows while it keeps exiting, and ``serve`` stops only when a
 SIGTERM; the writer last, after the requests it serves). ``/healthz`` names what is down meanwhile.
 Each web worker is a granian server of its own (they share the port), so one that is killed is
 restarted alone while the others keep serving.
+
+The children are forked from serve once it has loaded what they load at start, so they share those
+pages (``hotline/worker/children.py``; docs/architecture.md, "Forked children").
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +38,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from hotline.keyring.actions import KeyringError, check_server_keys, is_set_up
+from hotline.worker.children import adopt_environment, close_connections, preload, run_web, run_worker, run_writer
 from hotline.worker.supervise import Backoff, Child, Supervisor, marked_ready
 
 STATUS_FILE = "serve-status.json"  # in the data directory; what /healthz reports (HOTLINE_SERVE_STATUS)
@@ -57,6 +60,34 @@ class Command(BaseCommand):
         parser.add_argument("--demo-port", type=int, default=8081, help="the emulator's port in --demo mode")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self.stopping = False
+        host, port = options["host"], options["port"]
+        # The environment every child works in; serve adopts it first (settings included), since its
+        # children are forked from it (hotline/worker/children.py).
+        env = dict(os.environ)
+        status_path = settings.HOTLINE_DATA_DIR / STATUS_FILE
+        env["HOTLINE_SERVE_STATUS"] = str(status_path)
+        self.writer_dir: Path | None = None  # a private directory for the socket, if one was made
+        if connection.vendor == "sqlite":
+            env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
+        emulator = voice = None
+        try:
+            if options["demo"]:
+                emulator, voice, demo_env = self._start_demo(options["demo_port"], host, port)
+                env.update(demo_env)
+            adopt_environment(env)
+            self._run(options, host, port, env, status_path, emulator)
+        finally:
+            if emulator is not None:
+                emulator.stop()
+            if voice is not None:
+                voice.stop()
+            self._remove_writer_dir()
+        self._say("stopped")
+
+    def _run(
+        self, options: dict[str, Any], host: str, port: int, env: dict[str, str], status_path: Path, emulator: Any
+    ) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         if settings.HOTLINE_KB_DIR.is_dir():
             # The starter knowledge base; articles an admin edited since are kept (idempotent).
@@ -65,25 +96,19 @@ class Command(BaseCommand):
             check_server_keys()
         except KeyringError as exc:
             raise CommandError(str(exc)) from None
-        self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        host, port = options["host"], options["port"]
-        env = dict(os.environ)
-        status_path = settings.HOTLINE_DATA_DIR / STATUS_FILE
-        env["HOTLINE_SERVE_STATUS"] = str(status_path)
-        self.writer_dir: Path | None = None  # a private directory for the socket, if one was made
+        if emulator is not None and not is_set_up():
+            self.stdout.write(
+                self.style.WARNING("  Demo: run `.venv/bin/hotline setup` first, or applications cannot be stored.")
+            )
+        preload()  # what the children load at start, loaded once here and shared with them
         children: list[Child] = []
-        if connection.vendor == "sqlite":
-            env["HOTLINE_WRITER_SOCKET"] = self._writer_socket()
+        if settings.HOTLINE_WRITER_SOCKET:
             children.append(self._writer(env))
-        emulator = voice = None
-        if options["demo"]:
-            emulator, voice, demo_env = self._start_demo(options["demo_port"], host, port)
-            env.update(demo_env)
         children += [self._web(n, host, port, env, status_path) for n in range(1, options["workers"] + 1)]
         if not options["no_worker"]:
-            worker = Child("worker", "worker", [sys.executable, "-m", "hotline", "worker"], env, self._backoff())
+            worker = Child("worker", "worker", [], env, self._backoff(), run=run_worker, before_start=close_connections)
             worker.ready = lambda: marked_ready(status_path, worker)  # it marks itself once it works
             children.append(worker)
         supervisor = Supervisor(children, status_path, self._say)
@@ -100,16 +125,8 @@ class Command(BaseCommand):
                 self._connect_demo(emulator, host, port, env)
             self._banner(host, port)
 
-        try:
-            supervisor.start_all()
-            supervisor.run(lambda: self.stopping, on_tick=announce_once_serving)
-        finally:
-            if emulator is not None:
-                emulator.stop()
-            if voice is not None:
-                voice.stop()
-            self._remove_writer_dir()
-        self._say("stopped")
+        supervisor.start_all()
+        supervisor.run(lambda: self.stopping, on_tick=announce_once_serving)
 
     def _remove_writer_dir(self) -> None:
         if self.writer_dir is not None:
@@ -155,10 +172,6 @@ class Command(BaseCommand):
                 f"{emulator.base_url}/_emulator/channel_messages?channel=@hotline_demo"
             )
         )
-        if not is_set_up():
-            self.stdout.write(
-                self.style.WARNING("  Demo: run `.venv/bin/hotline setup` first, or applications cannot be stored.")
-            )
         return emulator, voice, env
 
     def _connect_demo(self, emulator: Any, host: str, port: int, env: dict[str, str]) -> None:
@@ -188,33 +201,17 @@ class Command(BaseCommand):
             time.sleep(0.2)
 
     def _web(self, number: int, host: str, port: int, env: dict[str, str], status_path: Path) -> Child:
-        """One granian server with one worker process. The web processes all listen on the port
-        (SO_REUSEPORT), so each can be restarted alone; granian itself does not restart its worker
-        (it would give up after two quick crashes): the supervisor restarts the whole server."""
-        command = [
-            sys.executable,
-            "-m",
-            "granian",
-            "--interface",
-            "wsgi",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--blocking-threads",
-            str(settings.HOTLINE_WEB_THREADS),
-            "--no-ws",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--no-respawn-failed-workers",
-            "--workers-kill-timeout",
-            "10",
-            "hotline.wsgi:application",
-        ]
-        child = Child(f"web-{number}", f"web process {number}", command, env, self._backoff())
+        """One granian server with one worker process (``children.run_web``)."""
+        threads = settings.HOTLINE_WEB_THREADS
+        child = Child(
+            f"web-{number}",
+            f"web process {number}",
+            [],
+            env,
+            self._backoff(),
+            run=lambda: run_web(host, port, threads),
+            before_start=close_connections,
+        )
         child.ready = lambda: marked_ready(status_path, child)
         return child
 
@@ -232,15 +229,17 @@ class Command(BaseCommand):
         address = env["HOTLINE_WRITER_SOCKET"]
 
         def remove_old_socket() -> None:
+            close_connections()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(address)
 
         return Child(
             "writer",
             "writer process",
-            [sys.executable, "-m", "hotline", "writer", "--socket", address],
+            [],
             env,
             self._backoff(),
+            run=lambda: run_writer(address),
             ready=lambda: os.path.exists(address),
             before_start=remove_old_socket,
             stop_last=True,
