@@ -13,7 +13,8 @@ Prints one JSON object. With ``--database both`` (the default) it also prints ``
 PostgreSQL's rate as a share of SQLite's in the same run, the two p99s, and whether the PostgreSQL goal
 holds (at least half of SQLite's rate, p99 under 250 ms, no failure). PostgreSQL runs in a database of
 its own named after BENCH_PG_URL's (``<name>_bench``), dropped and created afresh. ``--group-commit
-on|off`` sets HOTLINE_GROUP_COMMIT for the server. Each run also gives the CPU time one update cost the
+on|off`` sets HOTLINE_GROUP_COMMIT for the server; ``BENCH_SERVER_ENV="NAME=value …"`` sets any other
+setting for it. Each run also gives the CPU time one update cost the
 server's processes and the load generator (``cpu_per_update``, read from /proc), since both share the
 machine.
 
@@ -132,6 +133,10 @@ class Server:
                 "HOTLINE_LOG_LEVEL": "WARNING",
             }
         )
+        # Settings to try, for any bench built on this server: BENCH_SERVER_ENV="HOTLINE_SQLITE_MMAP_MB=0 …"
+        for item in os.environ.get("BENCH_SERVER_ENV", "").split():
+            name, _, value = item.partition("=")
+            self.env[name] = value
         if threads is not None:
             self.env["HOTLINE_WEB_THREADS"] = str(threads)
         if group_commit != "default":
