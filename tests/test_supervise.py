@@ -260,6 +260,7 @@ def test_a_forked_child_has_its_environment_and_a_group_of_its_own_and_stops_on_
         [grandchild] = children_of(pid)
         assert mark.read_text() == "given"
         assert os.getpgid(pid) == pid and os.getpgid(grandchild) == pid
+        assert Path(f"/proc/{pid}/comm").read_text().strip() == "hotline-worker"
         assert "HOTLINE_TEST_MARK" not in os.environ, "the child's environment is its own"
         sup.stop_all()
         wait_until(lambda: is_dead(grandchild), "the grandchild killed with its parent's group")

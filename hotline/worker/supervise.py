@@ -90,7 +90,7 @@ class ForkedProcess:
     supervisor registered to run at its exit does not run in the child.
     """
 
-    def __init__(self, run: Callable[[], int | None], env: dict[str, str], label: str) -> None:
+    def __init__(self, run: Callable[[], int | None], env: dict[str, str], label: str, name: str = "") -> None:
         self.args = label
         self.returncode: int | None = None
         for stream in (sys.stdout, sys.stderr):  # or their buffers would be written twice
@@ -101,7 +101,7 @@ class ForkedProcess:
         try:
             pid = os.fork()
             if pid == 0:  # the child
-                _run_forked(run, env, stopping, previous)
+                _run_forked(run, env, stopping, previous, name)
             self.pid = pid
             with contextlib.suppress(OSError):  # the child may have set it already, or exited
                 os.setpgid(pid, pid)
@@ -120,11 +120,18 @@ class ForkedProcess:
 
 
 def _run_forked(
-    run: Callable[[], int | None], env: dict[str, str], stopping: set[signal.Signals], mask: set[int | signal.Signals]
+    run: Callable[[], int | None],
+    env: dict[str, str],
+    stopping: set[signal.Signals],
+    mask: set[int | signal.Signals],
+    name: str,
 ) -> None:
     status = 1
     try:
         os.setpgid(0, 0)
+        if name:  # what top, ps -o comm and the kernel's OOM report call it, instead of serve's name
+            with contextlib.suppress(OSError):
+                Path("/proc/self/comm").write_text(f"hotline-{name}"[:15])
         for signum in stopping:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -278,7 +285,7 @@ class Supervisor:
         try:
             child.before_start()
             if child.run is not None:
-                child.process = ForkedProcess(child.run, child.env, child.label)
+                child.process = ForkedProcess(child.run, child.env, child.label, child.name)
             else:
                 child.process = subprocess.Popen(child.command, env=child.env, process_group=0)  # noqa: S603
         except OSError as exc:
