@@ -6,9 +6,10 @@ dozen statements each, all inside the database's single writer turn, so they use
 insert, update and fetch one row by equality, with the SQL text built once per shape and cached, and
 values adapted and converted exactly as the ORM does (the models' own fields do it), so rows written
 here and rows read by the ORM are the same. Instances come back as ``Model.from_db`` makes them
-(without ``__init__``'s per-field work). On SQLite the statements go to the driver directly, with
-Django's error wrapping; elsewhere through Django's cursor. Reads for pages and reports stay with the
-ORM.
+(without ``__init__``'s per-field work). The statements go to the driver directly, with Django's
+error wrapping (on PostgreSQL through one driver cursor per connection, reused); through Django's
+cursor only while statements are being logged (``DEBUG``, tests that count them). Reads for pages and
+reports stay with the ORM.
 
 Keys are field names or attnames (``case`` or ``case_id``); a model instance given for a relation
 stands for its primary key. A list or tuple in ``where`` means ``IN``.
@@ -180,14 +181,20 @@ def _execute(
 ) -> tuple[Any, int, Any]:
     """Run one statement: (first row if ``fetch``, rowcount, lastrowid).
 
-    On SQLite this goes to the driver's connection directly, as Django's cursor would after its
-    wrappers (placeholders turned into ``?``; the driver's errors raised as Django's, so a database
-    that is down still means DatabaseError); on other databases through Django's cursor.
+    This goes to the driver directly, as Django's cursor would after its wrappers (the driver's
+    errors raised as Django's, so a database that is down still means DatabaseError): on SQLite to
+    its connection (placeholders turned into ``?``), on PostgreSQL to the connection's kept cursor
+    (:func:`_driver_cursor`), or through Django's cursor while statements are logged.
     """
     if connection.vendor != "sqlite":
-        with connection.cursor() as cursor:
+        if connection.queries_logged or connection.execute_wrappers:  # debugging, tests counting statements
+            with connection.cursor() as wrapped:
+                (wrapped.executemany if many else wrapped.execute)(sql, params)
+                return (wrapped.fetchone() if fetch else None), wrapped.rowcount, getattr(wrapped, "lastrowid", None)
+        cursor = _driver_cursor(connection)
+        with connection.wrap_database_errors:  # the driver's errors raised as Django's
             (cursor.executemany if many else cursor.execute)(sql, params)
-            return (cursor.fetchone() if fetch else None), cursor.rowcount, getattr(cursor, "lastrowid", None)
+            return (cursor.fetchone() if fetch else None), cursor.rowcount, None
     raw = connection.connection
     if raw is None or connection.needs_rollback:
         connection.validate_no_broken_transaction()
@@ -205,6 +212,28 @@ def _execute(
     except sqlite3.Error:
         with connection.wrap_database_errors:  # raised again as Django's exception of the same kind
             raise
+
+
+def _driver_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """The driver's cursor for plain statements on this connection, made once per connection (as
+    Django's ``cursor()`` makes it, with its time zone) and reused: Django's cursor wrapper, made
+    anew for each statement, cost about as much as psycopg's own work on one. Checks what Django's
+    cursor checks first: the connection's health (``CONN_HEALTH_CHECKS``), that it is open, and that
+    the transaction is not broken."""
+    if not connection.health_check_done:  # type: ignore[attr-defined]
+        connection.close_if_health_check_failed()
+    if connection.connection is None:
+        connection.ensure_connection()
+    if connection.needs_rollback:
+        connection.validate_no_broken_transaction()
+    raw = connection.connection
+    kept = getattr(connection, "_hotline_cursor", None)
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    with connection.wrap_database_errors:
+        cursor = connection.create_cursor()
+    connection._hotline_cursor = (raw, cursor)  # type: ignore[attr-defined]
+    return cursor
 
 
 def execute(sql: str, params: Sequence[Any] = (), *, many: bool = False, fetch: bool = False) -> tuple[Any, int, Any]:
