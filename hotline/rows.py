@@ -30,6 +30,7 @@ from django.db.models.base import ModelState
 from django.db.models.expressions import Col
 
 M = TypeVar("M", bound=models.Model)
+R = TypeVar("R", bound=models.Model)
 
 Converter = Callable[[Any, Any, Any], Any]
 
@@ -136,16 +137,20 @@ class _Table:
                 params.append(self.adapt(key, value))
         return tuple(shape), params
 
-    def condition(self, shape: tuple[Any, ...]) -> str:
+    def condition(self, shape: tuple[Any, ...], *, qualified: bool = False) -> str:
+        prefix = f"{self.name}." if qualified else ""
         parts: list[str] = []
         for item in shape:
             if isinstance(item, str):
-                parts.append(f"{self.column(item)} = %s")
+                parts.append(f"{prefix}{self.column(item)} = %s")
             elif item[1] is None:
-                parts.append(f"{self.column(item[0])} IS NULL")
+                parts.append(f"{prefix}{self.column(item[0])} IS NULL")
             else:
-                parts.append(f"{self.column(item[0])} IN ({', '.join(['%s'] * item[1])})")
+                parts.append(f"{prefix}{self.column(item[0])} IN ({', '.join(['%s'] * item[1])})")
         return " AND ".join(parts) or "1 = 1"
+
+    def qualified_columns(self) -> str:
+        return ", ".join(f"{self.name}.{self.connection.ops.quote_name(str(f.column))}" for f in self.concrete)
 
     def build(self, row: Sequence[Any]) -> models.Model:
         """An instance as ``Model.from_db`` makes it, without ``__init__``'s per-field work (our models
@@ -320,6 +325,39 @@ def fetch(model: type[M], where: Mapping[str, Any], *, lock: bool = False, order
         sql = table.sql[key] = f"SELECT {table.columns} FROM {table.name} WHERE {condition}{order} LIMIT 1{suffix}"  # noqa: S608
     row = _execute(connection, sql, params, fetch=True)[0]
     return None if row is None else table.build(row)  # type: ignore[return-value]
+
+
+def fetch_with(
+    model: type[M], where: Mapping[str, Any], related: type[R], key: str, *, lock: bool = False
+) -> tuple[M | None, R | None]:
+    """The first row of ``model`` matching ``where`` (as :func:`fetch`), and the row of ``related``
+    whose field ``key`` refers to it (None if there is none), read together in one statement.
+
+    ``lock`` locks the ``model`` row only (``FOR UPDATE OF`` on PostgreSQL); read the related row
+    this way only where that lock is what guards it.
+    """
+    table, connection = _table(model)
+    other, _ = _table(related)
+    shape, params = table.where(where)
+    cache_key = ("fetch_with", shape, related, key, lock)
+    sql = table.sql.get(cache_key)
+    if sql is None:
+        pk = model._meta.pk
+        assert pk is not None
+        join = f"{other.name}.{other.column(key)} = {table.name}.{table.column(pk.attname)}"
+        suffix = f" FOR UPDATE OF {table.name}" if lock and connection.features.has_select_for_update_of else ""
+        sql = table.sql[cache_key] = (
+            f"SELECT {table.qualified_columns()}, {other.qualified_columns()} FROM {table.name} "  # noqa: S608
+            f"LEFT JOIN {other.name} ON {join} WHERE {table.condition(shape, qualified=True)} LIMIT 1{suffix}"
+        )
+    row = _execute(connection, sql, params, fetch=True)[0]
+    if row is None:
+        return None, None
+    split = len(table.concrete)
+    found = table.build(row[:split])
+    related_pk = other.attnames.index(other.model._meta.pk.attname)
+    kin = None if row[split + related_pk] is None else other.build(row[split:])
+    return found, kin  # type: ignore[return-value]
 
 
 def add(obj: models.Model) -> None:
