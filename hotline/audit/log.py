@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from hotline.audit import anchors
@@ -177,7 +178,7 @@ def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
     connection = transaction.get_connection()
     head_table = AuditHead._meta.db_table
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    skip = "" if wait else " SKIP LOCKED"
+    skip = "" if wait or not connection.features.has_select_for_update_skip_locked else " SKIP LOCKED"
     # Whether anything is parked comes with the tip, in the same round trip.
     parked = (
         f"EXISTS (SELECT 1 FROM {AuditParked._meta.db_table})"  # noqa: S608
@@ -185,13 +186,25 @@ def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
         else "0"
     )
     sql = f"SELECT seq, hash, {parked} FROM {head_table} WHERE id = 1{lock}{skip}"  # noqa: S608 (model table names)
-    cursor.execute(sql)
-    row = cursor.fetchone()
+    if not skip:  # waiting for the head, or SQLite (where nothing else can hold it)
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    else:
+        # One round trip says both whether the head could be taken and, if not, whether there is one
+        # (held by another transaction) or none yet: the locking read in a subquery that may come
+        # back empty, and a plain read of whether the row exists.
+        cursor.execute(
+            f"SELECT head.seq, head.hash, {parked}, EXISTS (SELECT 1 FROM {head_table} WHERE id = 1) "  # noqa: S608
+            f"FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash FROM {head_table} "
+            f"WHERE id = 1{lock}{skip}) AS head ON TRUE"
+        )
+        found = cursor.fetchone()
+        if found[0] is not None:
+            return int(found[0]), bytes(found[1]), bool(found[2])
+        if found[3]:
+            return None  # there is a head, and another transaction holds it
+        row = None
     if row is None:
-        if not wait:
-            cursor.execute(f"SELECT 1 FROM {head_table} WHERE id = 1")  # noqa: S608
-            if cursor.fetchone() is not None:
-                return None  # there is a head, and another transaction holds it
         # The first event ever.
         cursor.execute(
             f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
@@ -287,20 +300,18 @@ class _Parked:
 def _read_parked(limit: int) -> list[_Parked]:
     """The parked events this transaction can see, oldest first, each checked."""
     key = server_keys.get().audit
-    parked = list(AuditParked.objects.order_by("id")[:limit])
-    if not parked:
-        return []
-    nonces = [bytes(p.nonce) for p in parked]
-    chained = {
-        bytes(o) for o in AuditEvent.objects.filter(origin__in=nonces).values_list("origin", flat=True) if o is not None
-    }
+    # Whether each was chained before comes with it, in the same statement (the chain's unique index
+    # on ``origin`` answers it).
+    chained_before = Exists(AuditEvent.objects.filter(origin=OuterRef("nonce")))
+    parked = list(AuditParked.objects.annotate(chained_before=chained_before).order_by("id")[:limit])
     found = []
-    for p, nonce in zip(parked, nonces, strict=True):
+    for p in parked:
+        nonce = bytes(p.nonce)
         row = _Row(p.at, (p.actor_id, p.actor_label, p.role), p.action, p.object_type, p.object_id, p.details, nonce)
         problem = ""
         if not crypto.constant_time_equal(_parked_mac(key, nonce, row), bytes(p.mac)):
             problem = "does not match its MAC (forged or edited)"
-        elif nonce in chained:
+        elif p.chained_before:
             problem = "was chained already (a copy put back)"
         found.append(_Parked(p.id, row, problem))
     return found
