@@ -336,19 +336,47 @@ def fetch_with(
     ``lock`` locks the ``model`` row only (``FOR UPDATE OF`` on PostgreSQL); read the related row
     this way only where that lock is what guards it.
     """
+    pk = model._meta.pk
+    assert pk is not None
+    return _fetch_joined(model, where, related, (pk.attname, key), lock=lock, inner=False)
+
+
+def fetch_both(
+    model: type[M], where: Mapping[str, Any], related: type[R], key: str, *, lock: bool = False
+) -> tuple[M, R] | None:
+    """The first row of ``model`` matching ``where`` together with the row of ``related`` its field
+    ``key`` refers to, in one statement; None if there is no such row or it refers to none.
+    ``lock`` locks both rows (``FOR UPDATE`` on PostgreSQL)."""
+    related_pk = related._meta.pk
+    assert related_pk is not None
+    found, kin = _fetch_joined(model, where, related, (key, related_pk.attname), lock=lock, inner=True)
+    return None if found is None or kin is None else (found, kin)
+
+
+def _fetch_joined(
+    model: type[M],
+    where: Mapping[str, Any],
+    related: type[R],
+    on: tuple[str, str],
+    *,
+    lock: bool,
+    inner: bool,
+) -> tuple[M | None, R | None]:
     table, connection = _table(model)
     other, _ = _table(related)
     shape, params = table.where(where)
-    cache_key = ("fetch_with", shape, related, key, lock)
+    cache_key = ("joined", shape, related, on, lock, inner)
     sql = table.sql.get(cache_key)
     if sql is None:
-        pk = model._meta.pk
-        assert pk is not None
-        join = f"{other.name}.{other.column(key)} = {table.name}.{table.column(pk.attname)}"
-        suffix = f" FOR UPDATE OF {table.name}" if lock and connection.features.has_select_for_update_of else ""
+        join = f"{other.name}.{other.column(on[1])} = {table.name}.{table.column(on[0])}"
+        suffix = ""
+        if lock and connection.features.has_select_for_update:
+            # An outer join's related row may be missing, so only the model's row can be locked.
+            suffix = " FOR UPDATE" if inner else f" FOR UPDATE OF {table.name}"
+        kind = "JOIN" if inner else "LEFT JOIN"
         sql = table.sql[cache_key] = (
             f"SELECT {table.qualified_columns()}, {other.qualified_columns()} FROM {table.name} "  # noqa: S608
-            f"LEFT JOIN {other.name} ON {join} WHERE {table.condition(shape, qualified=True)} LIMIT 1{suffix}"
+            f"{kind} {other.name} ON {join} WHERE {table.condition(shape, qualified=True)} LIMIT 1{suffix}"
         )
     row = _execute(connection, sql, params, fetch=True)[0]
     if row is None:

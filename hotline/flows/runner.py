@@ -62,10 +62,13 @@ def load_session(identity: ChannelIdentity, *, lock: bool = True) -> Loaded:
     """The identity's session row and its conversation. With ``lock`` the row and its case are locked
     (the identity's first, then the case, as every action on it does), so the step's actions on the
     case need not read it again."""
-    row = rows.fetch(FlowSession, {"identity_id": identity.pk}, lock=lock)
+    # Most sessions have their case: both rows in one statement, else the session alone.
+    both = rows.fetch_both(FlowSession, {"identity_id": identity.pk}, Case, "case_id", lock=lock)
+    row, case = both if both is not None else (rows.fetch(FlowSession, {"identity_id": identity.pk}, lock=lock), None)
     if row is None:
         return None, None
-    case = rows.fetch(Case, {"id": row.case_id}, lock=lock) if row.case_id is not None else None
+    if case is None and row.case_id is not None:  # the case went away between the two reads
+        case = rows.fetch(Case, {"id": row.case_id}, lock=lock)
     if case is not None and lock:
         actions.mark_locked(case)
     row.case = case
