@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from hotline.audit import anchors
@@ -300,18 +299,23 @@ class _Parked:
 def _read_parked(limit: int) -> list[_Parked]:
     """The parked events this transaction can see, oldest first, each checked."""
     key = server_keys.get().audit
-    # Whether each was chained before comes with it, in the same statement (the chain's unique index
-    # on ``origin`` answers it).
-    chained_before = Exists(AuditEvent.objects.filter(origin=OuterRef("nonce")))
-    parked = list(AuditParked.objects.annotate(chained_before=chained_before).order_by("id")[:limit])
+    parked = list(AuditParked.objects.order_by("id")[:limit])
+    if not parked:
+        return []
+    nonces = [bytes(p.nonce) for p in parked]
+    # A second statement, with the nonces as values, so the chain's unique index on ``origin`` answers
+    # it however long the chain is. (Asked in the first one, as a correlated EXISTS, PostgreSQL's
+    # planner chose to read the whole event table instead, while it was small.)
+    chained = {
+        bytes(o) for o in AuditEvent.objects.filter(origin__in=nonces).values_list("origin", flat=True) if o is not None
+    }
     found = []
-    for p in parked:
-        nonce = bytes(p.nonce)
+    for p, nonce in zip(parked, nonces, strict=True):
         row = _Row(p.at, (p.actor_id, p.actor_label, p.role), p.action, p.object_type, p.object_id, p.details, nonce)
         problem = ""
         if not crypto.constant_time_equal(_parked_mac(key, nonce, row), bytes(p.mac)):
             problem = "does not match its MAC (forged or edited)"
-        elif p.chained_before:
+        elif nonce in chained:
             problem = "was chained already (a copy put back)"
         found.append(_Parked(p.id, row, problem))
     return found
