@@ -78,6 +78,40 @@ def write_turn() -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _unit() -> Iterator[None]:
+    """Around the work :func:`run_write` runs: whatever it raises rolls back the whole transaction or
+    the piece's savepoint, which is the unit (see :func:`atomic`). Each run (a retry too) is a unit
+    of its own, with a token of its own (:func:`unit_token`)."""
+    outer = getattr(_local, "unit", None)
+    _local.unit = object()
+    try:
+        yield
+    finally:
+        _local.unit = outer
+
+
+def unit_token() -> object | None:
+    """An object that stands for the :func:`run_write` work running on this thread, None outside one.
+    Row locks taken during it are held until it ends (committed or rolled back), so a row read under
+    a lock and marked with this token need not be read again while the token is the same."""
+    return getattr(_local, "unit", None)
+
+
+def atomic() -> transaction.Atomic:
+    """``transaction.atomic()`` for an action that may run inside :func:`run_write`'s work.
+
+    There the enclosing transaction (or, in a group commit, the piece's savepoint) already is the
+    unit: an exception in the action leaves the work, and the unit is rolled back with everything
+    the work did. A savepoint of the action's own would only cost two statements (``SAVEPOINT``,
+    ``RELEASE``), each a round trip on PostgreSQL, so there it takes none. (Work that caught an
+    action's exception and went on would then find the transaction unusable, and fail, rather than
+    store half of it: nothing in a ``run_write`` work does.) Elsewhere — the console, commands —
+    it is ``transaction.atomic()``, a savepoint when nested, as before.
+    """
+    return transaction.atomic(savepoint=getattr(_local, "unit", None) is None)
+
+
 def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``work(*args, **kwargs)`` in a write transaction (with an audit batch) and return its result
     once committed.
@@ -93,7 +127,7 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     from hotline.audit import log as audit
 
     if connection.in_atomic_block:
-        with write_turn(), transaction.atomic(), audit.batch():
+        with write_turn(), transaction.atomic(), audit.batch(), _unit():
             return work(*args, **kwargs)
     address = settings.HOTLINE_WRITER_SOCKET
     if address:
@@ -194,7 +228,7 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
         with write_turn(), transaction.atomic(), audit.batch():
             for job in jobs:
                 try:
-                    with transaction.atomic(), audit.savepoint():
+                    with transaction.atomic(), audit.savepoint(), _unit():
                         job.result = job.work()
                 except Exception as exc:  # the piece is rolled back alone; its caller gets the error
                     job.error = exc
@@ -222,7 +256,7 @@ def _run_alone(job: _Job[Any]) -> None:
 
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with write_turn(), transaction.atomic(), audit.batch():
+            with write_turn(), transaction.atomic(), audit.batch(), _unit():
                 job.result = job.work()
             job.error = None
             return

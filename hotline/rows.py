@@ -6,9 +6,10 @@ dozen statements each, all inside the database's single writer turn, so they use
 insert, update and fetch one row by equality, with the SQL text built once per shape and cached, and
 values adapted and converted exactly as the ORM does (the models' own fields do it), so rows written
 here and rows read by the ORM are the same. Instances come back as ``Model.from_db`` makes them
-(without ``__init__``'s per-field work). On SQLite the statements go to the driver directly, with
-Django's error wrapping; elsewhere through Django's cursor. Reads for pages and reports stay with the
-ORM.
+(without ``__init__``'s per-field work). The statements go to the driver directly, with Django's
+error wrapping (on PostgreSQL through one driver cursor per connection, reused); through Django's
+cursor only while statements are being logged (``DEBUG``, tests that count them). Reads for pages and
+reports stay with the ORM.
 
 Keys are field names or attnames (``case`` or ``case_id``); a model instance given for a relation
 stands for its primary key. A list or tuple in ``where`` means ``IN``.
@@ -29,6 +30,7 @@ from django.db.models.base import ModelState
 from django.db.models.expressions import Col
 
 M = TypeVar("M", bound=models.Model)
+R = TypeVar("R", bound=models.Model)
 
 Converter = Callable[[Any, Any, Any], Any]
 
@@ -135,16 +137,20 @@ class _Table:
                 params.append(self.adapt(key, value))
         return tuple(shape), params
 
-    def condition(self, shape: tuple[Any, ...]) -> str:
+    def condition(self, shape: tuple[Any, ...], *, qualified: bool = False) -> str:
+        prefix = f"{self.name}." if qualified else ""
         parts: list[str] = []
         for item in shape:
             if isinstance(item, str):
-                parts.append(f"{self.column(item)} = %s")
+                parts.append(f"{prefix}{self.column(item)} = %s")
             elif item[1] is None:
-                parts.append(f"{self.column(item[0])} IS NULL")
+                parts.append(f"{prefix}{self.column(item[0])} IS NULL")
             else:
-                parts.append(f"{self.column(item[0])} IN ({', '.join(['%s'] * item[1])})")
+                parts.append(f"{prefix}{self.column(item[0])} IN ({', '.join(['%s'] * item[1])})")
         return " AND ".join(parts) or "1 = 1"
+
+    def qualified_columns(self) -> str:
+        return ", ".join(f"{self.name}.{self.connection.ops.quote_name(str(f.column))}" for f in self.concrete)
 
     def build(self, row: Sequence[Any]) -> models.Model:
         """An instance as ``Model.from_db`` makes it, without ``__init__``'s per-field work (our models
@@ -180,14 +186,20 @@ def _execute(
 ) -> tuple[Any, int, Any]:
     """Run one statement: (first row if ``fetch``, rowcount, lastrowid).
 
-    On SQLite this goes to the driver's connection directly, as Django's cursor would after its
-    wrappers (placeholders turned into ``?``; the driver's errors raised as Django's, so a database
-    that is down still means DatabaseError); on other databases through Django's cursor.
+    This goes to the driver directly, as Django's cursor would after its wrappers (the driver's
+    errors raised as Django's, so a database that is down still means DatabaseError): on SQLite to
+    its connection (placeholders turned into ``?``), on PostgreSQL to the connection's kept cursor
+    (:func:`_driver_cursor`), or through Django's cursor while statements are logged.
     """
     if connection.vendor != "sqlite":
-        with connection.cursor() as cursor:
+        if connection.queries_logged or connection.execute_wrappers:  # debugging, tests counting statements
+            with connection.cursor() as wrapped:
+                (wrapped.executemany if many else wrapped.execute)(sql, params)
+                return (wrapped.fetchone() if fetch else None), wrapped.rowcount, getattr(wrapped, "lastrowid", None)
+        cursor = _driver_cursor(connection)
+        with connection.wrap_database_errors:  # the driver's errors raised as Django's
             (cursor.executemany if many else cursor.execute)(sql, params)
-            return (cursor.fetchone() if fetch else None), cursor.rowcount, getattr(cursor, "lastrowid", None)
+            return (cursor.fetchone() if fetch else None), cursor.rowcount, None
     raw = connection.connection
     if raw is None or connection.needs_rollback:
         connection.validate_no_broken_transaction()
@@ -205,6 +217,28 @@ def _execute(
     except sqlite3.Error:
         with connection.wrap_database_errors:  # raised again as Django's exception of the same kind
             raise
+
+
+def _driver_cursor(connection: BaseDatabaseWrapper) -> Any:
+    """The driver's cursor for plain statements on this connection, made once per connection (as
+    Django's ``cursor()`` makes it, with its time zone) and reused: Django's cursor wrapper, made
+    anew for each statement, cost about as much as psycopg's own work on one. Checks what Django's
+    cursor checks first: the connection's health (``CONN_HEALTH_CHECKS``), that it is open, and that
+    the transaction is not broken."""
+    if not connection.health_check_done:  # type: ignore[attr-defined]
+        connection.close_if_health_check_failed()
+    if connection.connection is None:
+        connection.ensure_connection()
+    if connection.needs_rollback:
+        connection.validate_no_broken_transaction()
+    raw = connection.connection
+    kept = getattr(connection, "_hotline_cursor", None)
+    if kept is not None and kept[0] is raw:
+        return kept[1]
+    with connection.wrap_database_errors:
+        cursor = connection.create_cursor()
+    connection._hotline_cursor = (raw, cursor)  # type: ignore[attr-defined]
+    return cursor
 
 
 def execute(sql: str, params: Sequence[Any] = (), *, many: bool = False, fetch: bool = False) -> tuple[Any, int, Any]:
@@ -291,6 +325,67 @@ def fetch(model: type[M], where: Mapping[str, Any], *, lock: bool = False, order
         sql = table.sql[key] = f"SELECT {table.columns} FROM {table.name} WHERE {condition}{order} LIMIT 1{suffix}"  # noqa: S608
     row = _execute(connection, sql, params, fetch=True)[0]
     return None if row is None else table.build(row)  # type: ignore[return-value]
+
+
+def fetch_with(
+    model: type[M], where: Mapping[str, Any], related: type[R], key: str, *, lock: bool = False
+) -> tuple[M | None, R | None]:
+    """The first row of ``model`` matching ``where`` (as :func:`fetch`), and the row of ``related``
+    whose field ``key`` refers to it (None if there is none), read together in one statement.
+
+    ``lock`` locks the ``model`` row only (``FOR UPDATE OF`` on PostgreSQL); read the related row
+    this way only where that lock is what guards it.
+    """
+    pk = model._meta.pk
+    assert pk is not None
+    return _fetch_joined(model, where, related, (pk.attname, key), lock=lock, inner=False)
+
+
+def fetch_both(
+    model: type[M], where: Mapping[str, Any], related: type[R], key: str, *, lock: bool = False
+) -> tuple[M, R] | None:
+    """The first row of ``model`` matching ``where`` together with the row of ``related`` its field
+    ``key`` refers to, in one statement; None if there is no such row or it refers to none.
+    ``lock`` locks both rows (``FOR UPDATE`` on PostgreSQL)."""
+    related_pk = related._meta.pk
+    assert related_pk is not None
+    found, kin = _fetch_joined(model, where, related, (key, related_pk.attname), lock=lock, inner=True)
+    return None if found is None or kin is None else (found, kin)
+
+
+def _fetch_joined(
+    model: type[M],
+    where: Mapping[str, Any],
+    related: type[R],
+    on: tuple[str, str],
+    *,
+    lock: bool,
+    inner: bool,
+) -> tuple[M | None, R | None]:
+    table, connection = _table(model)
+    other, _ = _table(related)
+    shape, params = table.where(where)
+    cache_key = ("joined", shape, related, on, lock, inner)
+    sql = table.sql.get(cache_key)
+    if sql is None:
+        join = f"{other.name}.{other.column(on[1])} = {table.name}.{table.column(on[0])}"
+        suffix = ""
+        if lock and connection.features.has_select_for_update:
+            # An outer join's related row may be missing, so only the model's row can be locked.
+            suffix = " FOR UPDATE" if inner else f" FOR UPDATE OF {table.name}"
+        kind = "JOIN" if inner else "LEFT JOIN"
+        sql = table.sql[cache_key] = (
+            f"SELECT {table.qualified_columns()}, {other.qualified_columns()} FROM {table.name} "  # noqa: S608
+            f"{kind} {other.name} ON {join} WHERE {table.condition(shape, qualified=True)} LIMIT 1{suffix}"
+        )
+    row = _execute(connection, sql, params, fetch=True)[0]
+    if row is None:
+        return None, None
+    split = len(table.concrete)
+    found = table.build(row[:split])
+    related_pk = other.attnames.index(other.model._meta.pk.attname)
+    kin = None if row[split + related_pk] is None else other.build(row[split:])
+    return found, kin  # type: ignore[return-value]
 
 
 def add(obj: models.Model) -> None:

@@ -42,7 +42,7 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     ``test_<name>``, which two runs against one server would both create, clobber and drop under
     each other. pytest-django drops it at the end of the run as it would the fixed one."""
     db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.postgresql":
+    if db["ENGINE"] in ("django.db.backends.postgresql", "hotline.pgbackend"):
         db.setdefault("TEST", {})["NAME"] = unique_test_database_name(str(db["NAME"]))
 
 

@@ -177,7 +177,7 @@ def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
     connection = transaction.get_connection()
     head_table = AuditHead._meta.db_table
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    skip = "" if wait else " SKIP LOCKED"
+    skip = "" if wait or not connection.features.has_select_for_update_skip_locked else " SKIP LOCKED"
     # Whether anything is parked comes with the tip, in the same round trip.
     parked = (
         f"EXISTS (SELECT 1 FROM {AuditParked._meta.db_table})"  # noqa: S608
@@ -185,13 +185,25 @@ def _take_head(cursor: Any, *, wait: bool) -> tuple[int, bytes, bool] | None:
         else "0"
     )
     sql = f"SELECT seq, hash, {parked} FROM {head_table} WHERE id = 1{lock}{skip}"  # noqa: S608 (model table names)
-    cursor.execute(sql)
-    row = cursor.fetchone()
+    if not skip:  # waiting for the head, or SQLite (where nothing else can hold it)
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    else:
+        # One round trip says both whether the head could be taken and, if not, whether there is one
+        # (held by another transaction) or none yet: the locking read in a subquery that may come
+        # back empty, and a plain read of whether the row exists.
+        cursor.execute(
+            f"SELECT head.seq, head.hash, {parked}, EXISTS (SELECT 1 FROM {head_table} WHERE id = 1) "  # noqa: S608
+            f"FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash FROM {head_table} "
+            f"WHERE id = 1{lock}{skip}) AS head ON TRUE"
+        )
+        found = cursor.fetchone()
+        if found[0] is not None:
+            return int(found[0]), bytes(found[1]), bool(found[2])
+        if found[3]:
+            return None  # there is a head, and another transaction holds it
+        row = None
     if row is None:
-        if not wait:
-            cursor.execute(f"SELECT 1 FROM {head_table} WHERE id = 1")  # noqa: S608
-            if cursor.fetchone() is not None:
-                return None  # there is a head, and another transaction holds it
         # The first event ever.
         cursor.execute(
             f"INSERT INTO {head_table} (id, seq, hash) VALUES (1, 0, %s) ON CONFLICT (id) DO NOTHING",  # noqa: S608
@@ -291,6 +303,9 @@ def _read_parked(limit: int) -> list[_Parked]:
     if not parked:
         return []
     nonces = [bytes(p.nonce) for p in parked]
+    # A second statement, with the nonces as values, so the chain's unique index on ``origin`` answers
+    # it however long the chain is. (Asked in the first one, as a correlated EXISTS, PostgreSQL's
+    # planner chose to read the whole event table instead, while it was small.)
     chained = {
         bytes(o) for o in AuditEvent.objects.filter(origin__in=nonces).values_list("origin", flat=True) if o is not None
     }

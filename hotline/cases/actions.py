@@ -1,8 +1,10 @@
 """Actions: the only code that writes case data.
 
 Each ``do_*`` function runs in one transaction, checks what it is asked to do, and records the audit
-event in that same transaction. Content is sealed to the case public key on the way in, so these
-functions never need the organisation key; reading content (``cases/content.py``) does.
+event in that same transaction (nested in a caller's, it is a savepoint, except in ``run_write``'s
+work, where the caller's transaction is the unit: ``dbwrite.atomic``). Content is sealed to the case
+public key on the way in, so these functions never need the organisation key; reading content
+(``cases/content.py``) does.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import TypeVar
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from hotline import rows
+from hotline import dbwrite, rows
 from hotline.accounts.models import User
 from hotline.audit import log as audit
 from hotline.cases import status_counts
@@ -38,6 +41,8 @@ from hotline.core.metadata import (
 from hotline.keyring import server_keys
 from hotline.keyring.actions import org_public_key
 from hotline.keyring.transport_fields import seal_field
+
+R = TypeVar("R", bound=models.Model)
 
 MAX_TEXT = 64 * 1024
 _FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -109,6 +114,23 @@ def get_or_create_identity(kind: ChannelKind, address: str) -> ChannelIdentity:
     return _get_or_create_identity(kind, address, timezone.now())
 
 
+def get_or_create_identity_with(
+    kind: ChannelKind, address: str, related: type[R], key: str
+) -> tuple[ChannelIdentity, R | None]:
+    """:func:`get_or_create_identity`, and the channel's own row for the identity (``related``, whose
+    field ``key`` refers to it; None if it has none yet), read in the same statement. The identity's
+    lock is what guards that row."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("identities are looked up inside the caller's transaction")
+    index = address_index(kind, address)
+    identity, kin = rows.fetch_with(
+        ChannelIdentity, {"kind": kind.value, "address_index": index}, related, key, lock=True
+    )
+    if identity is not None:
+        return identity, kin
+    return _get_or_create_identity(kind, address, timezone.now()), None
+
+
 def _get_or_create_identity(kind: ChannelKind, address: str, now: datetime) -> ChannelIdentity:
     index = address_index(kind, address)
     identity = rows.fetch(ChannelIdentity, {"kind": kind.value, "address_index": index}, lock=True)
@@ -163,7 +185,7 @@ def do_open_case(
     org_public = org_public_key()
     keypair = crypto.generate_keypair()
     now = timezone.now()
-    with transaction.atomic():
+    with dbwrite.atomic():
         applicant_id = None
         if identity is not None:
             fresh = rows.fetch(ChannelIdentity, {"id": identity.pk})
@@ -186,6 +208,7 @@ def do_open_case(
         )
         case.sealed_private_key = crypto.seal(org_public, keypair.private, case_key_aad(case.id))
         rows.add(case)
+        mark_locked(case)
         rows.add(CaseNumber(case=case))
         status_counts.opened(case)
         rows.add_all([_new_answer(case, name, value, now) for name, value in answers.items()])
@@ -230,13 +253,30 @@ def _put_answer(case: Case, name: str, value: str, now: datetime) -> None:
 
 
 def _locked(case: Case) -> Case:
-    """Re-read the case under a row lock and refuse to touch a shredded one."""
+    """Re-read the case under a row lock and refuse to touch a shredded one.
+
+    A case the same ``run_write`` work already read under its lock (:func:`mark_locked`) is current
+    and still locked: it is used as it is, without reading it again.
+    """
+    token = dbwrite.unit_token()
+    if token is not None and case.__dict__.get("_locked_in") is token:
+        return case
     fresh = rows.fetch(Case, {"id": case.pk}, lock=True)
     if fresh is None:
         raise Case.DoesNotExist(f"case {case.pk} does not exist")
     if fresh.is_shredded:
         raise ActionError("this case has been erased")
+    mark_locked(fresh)
     return fresh
+
+
+def mark_locked(case: Case) -> None:
+    """Say that ``case`` was just read under its row lock (or inserted) by the ``run_write`` work
+    running now, and that whoever changes the row in it changes this instance too: the actions
+    that lock it then use it as it is (the flow runner's steps). Outside such work it does nothing."""
+    token = dbwrite.unit_token()
+    if token is not None and not case.is_shredded:
+        case.__dict__["_locked_in"] = token
 
 
 def _touch(case: Case, now: datetime) -> None:
@@ -256,7 +296,7 @@ def do_set_metadata(
     changed: dict[str, str | int] = {}
     if group_size is not None and not 1 <= group_size <= 500:
         raise ActionError("a group has between 1 and 500 people")
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         if category is not None:
             case.category = changed["category"] = Category(category).value
@@ -284,7 +324,7 @@ def do_issue_receipt(actor: Actor, case: Case) -> str:
     channel opens its mailbox, so every later reply is sealed into it, however the case began.
     """
     receipt = receipts.new_receipt()
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         rows.add(Receipt(index=receipt_index(receipt), case=case, created_at=timezone.now()))
         audit.record(actor, "case.receipt", "case", case.id)
@@ -312,7 +352,7 @@ def do_link_identity(actor: Actor, identity: ChannelIdentity, case: Case) -> Non
 
     The identity's previous pseudonymous applicant is removed if nothing else refers to it.
     """
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         identity = ChannelIdentity.objects.select_for_update().get(pk=identity.pk)
         target = case.applicant
@@ -336,7 +376,7 @@ def do_link_identity(actor: Actor, identity: ChannelIdentity, case: Case) -> Non
 def do_set_answers(actor: Actor, case: Case, answers: Mapping[str, str]) -> None:
     _validate_answers(answers)
     now = timezone.now()
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         for name, value in answers.items():
             _put_answer(case, name, value, now)
@@ -361,7 +401,7 @@ def do_add_message(
     if not body.strip():
         raise ActionError("a message cannot be empty")
     now = timezone.now()
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         msg = Message(
             case=case,
@@ -393,7 +433,7 @@ def do_add_note(actor: Actor, case: Case, body: str, author: User | None = None)
     if not body.strip():
         raise ActionError("a note cannot be empty")
     now = timezone.now()
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         note = Note(case=case, author=author, created_at=now)
         note.body_sealed = seal_for_case(case, Note._meta.db_table, "body_sealed", note.id, body)
@@ -409,7 +449,7 @@ def do_add_note(actor: Actor, case: Case, body: str, author: User | None = None)
 def do_transition(actor: Actor, case: Case, target: Status, reason: RejectReason | None = None) -> Case:
     """Move a case to ``target`` if the lifecycle allows ``actor``'s role to; otherwise TransitionError."""
     now = timezone.now()
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         current = Status(case.status)
         check_transition(current, target, actor.role, reason)
@@ -436,7 +476,7 @@ def do_assign(actor: Actor, case: Case, assignee: User | None) -> Case:
         not assignee.is_active or assignee.role not in {Role.OPERATOR, Role.SUPERVISOR, Role.ADMIN}
     ):
         raise ActionError("cases are assigned to active operators, supervisors or admins")
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         if Status(case.status) not in OPEN:
             raise ActionError("a finished case cannot be reassigned")
@@ -459,7 +499,7 @@ def do_set_priority(actor: Actor, case: Case, priority: Priority, reason: Priori
         priority, reason = Priority(priority), PriorityReason(reason)
     except ValueError as exc:
         raise ActionError(gettext("Choose a priority and a reason from the lists.")) from exc
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         if Status(case.status) not in OPEN:
             raise ActionError(gettext("A finished case keeps its priority."))
@@ -473,7 +513,7 @@ def do_set_priority(actor: Actor, case: Case, priority: Priority, reason: Priori
 def do_raise_priority(actor: Actor, case: Case, priority: Priority, reason: PriorityReason) -> Case:
     """What the channels do on the applicant's behalf (wounded, asked for a person, a callback): raise
     the priority to at least ``priority``; a case already there or higher is left as it is."""
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = _locked(case)
         old = Priority(case.priority)
         if priority_rank(old) >= priority_rank(priority) or Status(case.status) not in OPEN:
@@ -501,7 +541,7 @@ def do_shred_case(actor: Actor, case: Case) -> None:
     category, region, group size, and dates rounded to the day. The applicant and their channel
     identities go too, unless another case still needs them.
     """
-    with transaction.atomic():
+    with dbwrite.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.is_shredded:
             return

@@ -59,10 +59,19 @@ Loaded = tuple[FlowSession | None, engine.Session | None]
 
 
 def load_session(identity: ChannelIdentity, *, lock: bool = True) -> Loaded:
-    row = rows.fetch(FlowSession, {"identity_id": identity.pk}, lock=lock)
+    """The identity's session row and its conversation. With ``lock`` the row and its case are locked
+    (the identity's first, then the case, as every action on it does), so the step's actions on the
+    case need not read it again."""
+    # Most sessions have their case: both rows in one statement, else the session alone.
+    both = rows.fetch_both(FlowSession, {"identity_id": identity.pk}, Case, "case_id", lock=lock)
+    row, case = both if both is not None else (rows.fetch(FlowSession, {"identity_id": identity.pk}, lock=lock), None)
     if row is None:
         return None, None
-    row.case = rows.fetch(Case, {"id": row.case_id}) if row.case_id is not None else None
+    if case is None and row.case_id is not None:  # the case went away between the two reads
+        case = rows.fetch(Case, {"id": row.case_id}, lock=lock)
+    if case is not None and lock:
+        actions.mark_locked(case)
+    row.case = case
     return row, engine.Session.from_dict(json.loads(open_field(row, "state_enc")))
 
 
@@ -167,7 +176,7 @@ def _apply(
                 if result.case is None:
                     raise RuntimeError("the flow set metadata before opening a case")
                 flush()
-                _set_metadata(actor, result.case, key, value)
+                result.case = _set_metadata(actor, result.case, key, value)
             case engine.IssueReceipt(text_template=template):
                 flush()
                 if result.case is not None:
@@ -188,12 +197,11 @@ def _apply(
     flush()
 
 
-def _set_metadata(actor: Actor, case: Case, key: str, value: str) -> None:
+def _set_metadata(actor: Actor, case: Case, key: str, value: str) -> Case:
     if key == "category":
-        actions.do_set_metadata(actor, case, category=Category(value))
-    elif key == "region":
-        actions.do_set_metadata(actor, case, region=Region(value))
-    elif key == "group_size":
-        actions.do_set_metadata(actor, case, group_size=int(value))
-    else:
-        raise ValueError(f"unknown metadata key {key!r}")
+        return actions.do_set_metadata(actor, case, category=Category(value))
+    if key == "region":
+        return actions.do_set_metadata(actor, case, region=Region(value))
+    if key == "group_size":
+        return actions.do_set_metadata(actor, case, group_size=int(value))
+    raise ValueError(f"unknown metadata key {key!r}")

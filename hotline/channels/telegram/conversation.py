@@ -77,10 +77,12 @@ class Chat:
 
     def __init__(self, chat_id: int, language_code: str | None) -> None:
         self.chat_id = chat_id
-        self.identity = actions.get_or_create_identity(ChannelKind.TELEGRAM, str(chat_id))
+        # The identity row is locked for this update, so reading and writing the chat's row is safe
+        # (it is read with the identity, in one statement).
+        self.identity, state = actions.get_or_create_identity_with(
+            ChannelKind.TELEGRAM, str(chat_id), TelegramChat, "identity_id"
+        )
         now = timezone.now()
-        # The identity row is locked for this update, so reading and writing the chat's row is safe.
-        state = rows.fetch(TelegramChat, {"identity_id": self.identity.pk})
         created = state is None
         if state is None:
             state = TelegramChat(identity=self.identity, last_activity=now)
@@ -117,8 +119,13 @@ class Chat:
         return self.session is not None and self.session.status == "active"
 
     def open_case(self) -> Case | None:
+        """The applicant's newest open case, locked (as the actions on it would lock it anyway, so
+        they use it without reading it again)."""
         where = {"applicant_id": self.identity.applicant_id, "status": [s.value for s in OPEN]}
-        return rows.fetch(Case, where, order_by="-created_at")
+        case = rows.fetch(Case, where, order_by="-created_at", lock=True)
+        if case is not None:
+            actions.mark_locked(case)
+        return case
 
     def latest_case(self) -> Case | None:
         return rows.fetch(Case, {"applicant_id": self.identity.applicant_id}, order_by="-created_at")
