@@ -226,25 +226,21 @@ class Server:
     def cpu_seconds(self) -> float | None:
         """CPU time (user + system) used so far by the server's processes (its whole session:
         the supervisor, the writer, granian and its workers), read from /proc; None where there is no /proc."""
-        if self.proc is None or not os.path.isdir("/proc"):
+        if self.proc is None:
             return None
-        ticks = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue  # the process ended meanwhile
-            if int(fields[3]) == self.proc.pid:  # the session: start_new_session made it the server's pid
-                ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        session = self.proc.pid  # start_new_session made it the session's id
+        return cpu_seconds_of(lambda comm, fields: int(fields[3]) == session)
 
 
 def database_cpu_seconds() -> float | None:
     """CPU time used so far by the PostgreSQL server's processes on this machine (``postgres`` in
     /proc/PID/comm): the database shares the machine, so its CPU per update counts too."""
+    return cpu_seconds_of(lambda comm, fields: comm == "postgres")
+
+
+def cpu_seconds_of(chosen: Callable[[str, list[str]], bool]) -> float | None:
+    """CPU time (user + system) used so far by the processes ``chosen(comm, stat fields)`` picks,
+    read from /proc; None where there is no /proc."""
     if not os.path.isdir("/proc"):
         return None
     ticks = 0
@@ -252,14 +248,13 @@ def database_cpu_seconds() -> float | None:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/comm") as f:
-                if f.read().strip() != "postgres":
-                    continue
             with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+                comm, _, rest = f.read().rpartition(")")
+            fields = rest.split()
         except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])
+            continue  # the process ended meanwhile
+        if chosen(comm.partition("(")[2], fields):
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
