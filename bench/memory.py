@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.telegram_ingest import SECRET, free_port, intake_inputs, run_load  # noqa: E402
+from bench.telegram_ingest import SECRET, free_port, intake_inputs, processes, run_load  # noqa: E402
 
 TOKEN = "123456:bench-memory"  # noqa: S105 (the emulator's token)
 FIRST_CHAT = 10_000_000
@@ -81,17 +81,7 @@ def mapped_file_pss_kib(pid: int, path: Path) -> int:
 
 
 def session_members(session: int) -> list[int]:
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == session and fields[0] not in ("Z", "X"):
-                members.append(int(entry))
-    return members
+    return [pid for pid, _, fields in processes() if int(fields[3]) == session]
 
 
 def parent_of(pid: int) -> int | None:

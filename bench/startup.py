@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.telegram_ingest import free_port  # noqa: E402
+from bench.telegram_ingest import cpu_seconds_of, free_port  # noqa: E402
 
 COMMANDS = [
     ["help"],
@@ -54,17 +54,7 @@ def cpu_of(command: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 
 def session_cpu(session: int) -> float:
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == session:
-                ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds_of(lambda comm, fields: int(fields[3]) == session) or 0.0
 
 
 def first_request(env: dict[str, str]) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -238,23 +238,28 @@ def database_cpu_seconds() -> float | None:
     return cpu_seconds_of(lambda comm, fields: comm == "postgres")
 
 
-def cpu_seconds_of(chosen: Callable[[str, list[str]], bool]) -> float | None:
-    """CPU time (user + system) used so far by the processes ``chosen(comm, stat fields)`` picks,
-    read from /proc; None where there is no /proc."""
-    if not os.path.isdir("/proc"):
-        return None
-    ticks = 0
+def processes() -> Iterator[tuple[int, str, list[str]]]:
+    """Every process that is not a zombie: its pid, its name (``comm``) and the fields of its
+    ``/proc/PID/stat`` after the name (state, parent, group, session, …, utime and stime at 11 and 12)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as f:
-                comm, _, rest = f.read().rpartition(")")
-            fields = rest.split()
+                head, _, rest = f.read().rpartition(")")
         except OSError:
             continue  # the process ended meanwhile
-        if chosen(comm.partition("(")[2], fields):
-            ticks += int(fields[11]) + int(fields[12])
+        fields = rest.split()
+        if fields[0] not in ("Z", "X"):
+            yield int(entry), head.partition("(")[2], fields
+
+
+def cpu_seconds_of(chosen: Callable[[str, list[str]], bool]) -> float | None:
+    """CPU time (user + system) used so far by the processes ``chosen(comm, stat fields)`` picks,
+    read from /proc; None where there is no /proc."""
+    if not os.path.isdir("/proc"):
+        return None
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, comm, fields in processes() if chosen(comm, fields))
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
