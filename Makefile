@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PG_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres lint install browser clean bench
+.PHONY: run test test-sqlite test-postgres lint install browser clean bench profile-deps
 
 $(BIN)/hotline: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ $(BIN)/hotline: pyproject.toml
 $(VENV)/.test-deps: $(BIN)/hotline
 	$(BIN)/pip install --quiet -e '.[test]'
 	@touch $@
+
+# py-spy, to see where a benchmark's server processes spend their CPU (py-spy record --pid …).
+$(VENV)/.profile-deps: $(BIN)/hotline
+	$(BIN)/pip install --quiet -e '.[profile]'
+	@touch $@
+
+profile-deps: $(VENV)/.profile-deps
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser build).
 browser:

@@ -466,8 +466,8 @@ def bench(
         "updates_per_applicant": len(inputs),
         "web_workers": workers,
         "web_threads": threads or "default (HOTLINE_WEB_THREADS)",
-        # hotline serve runs one writer process on SQLite; on PostgreSQL each request commits its own
-        # transaction unless HOTLINE_GROUP_COMMIT turns group commit on (a writer thread per web process).
+        # hotline serve runs one writer process on SQLite and a writer thread per web process on
+        # PostgreSQL, unless HOTLINE_GROUP_COMMIT turns group commit off.
         "writer": _writer(database, group_commit),
         "baseline_ping": baseline,
         "webhook": webhook,
@@ -476,13 +476,14 @@ def bench(
 
 
 def _writer(database: str, group_commit: str) -> str:
+    settings = dict(item.partition("=")[::2] for item in os.environ.get("BENCH_SERVER_ENV", "").split())
+    if group_commit == "default" and "HOTLINE_GROUP_COMMIT" in settings:
+        group_commit = "off" if settings["HOTLINE_GROUP_COMMIT"].lower() in ("0", "false", "no", "off") else "on"
     if group_commit == "off":
         return "each request commits its own transaction (group commit off)"
     if database == "sqlite":
         return "one writer process (group commit)"
-    if group_commit == "on":
-        return "a writer thread per web process (group commit on)"
-    return "each request commits its own transaction (PostgreSQL's default)"
+    return "a writer thread per web process (group commit)"
 
 
 def main() -> None:
@@ -496,7 +497,7 @@ def main() -> None:
         "--group-commit",
         choices=["default", "on", "off"],
         default="default",
-        help="HOTLINE_GROUP_COMMIT for the server (default: the database's default)",
+        help="HOTLINE_GROUP_COMMIT for the server (default: its default, on)",
     )
     parser.add_argument("--flood-chats", type=int, default=0, help="flood mode: this many flooding chats")
     parser.add_argument("--flood-connections", type=int, default=40, help="flood mode: webhook connections")

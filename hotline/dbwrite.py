@@ -6,25 +6,27 @@ in. Taking an exclusive ``flock`` on a file beside the database before the write
 (:func:`write_turn`) makes writers queue in the kernel and wake as soon as the previous one commits.
 
 :func:`run_write` goes further for work that arrives from many request threads at once (Telegram
-updates, web form submissions): the process's writer thread gathers whatever is waiting and runs it
-in one transaction, each piece in its own savepoint, then commits once. One turn of the lock, one
-``BEGIN`` and one commit (and one append to the audit chain) are shared by the whole batch, and the
-thread that holds the database lock is not kept waiting for the GIL by the threads it serves, which
-only wait. A caller gets its result only after the commit; a piece that raises is rolled back alone
-and its caller gets its exception. If the batch as a whole fails (the commit, a deadlock, a
-connection lost), nothing of it is stored and each piece is run again on its own, so one piece's
-trouble never fails the others; a database that is down fails every caller with DatabaseError.
+updates, web form submissions, phone-line events): the process's writer thread gathers whatever is
+waiting and runs it in one transaction, then commits once. One turn of the lock, one ``BEGIN`` and
+one commit (and one append to the audit chain) are shared by the whole batch, and the thread that
+holds the database lock is not kept waiting for the GIL by the threads it serves, which only wait.
+A caller gets its result only after the commit. The pieces run straight through, with no savepoint
+each; a piece that raises makes the batch run again with a savepoint per piece, so that it is rolled
+back alone and its caller gets its exception (:func:`run_batch`). If the batch as a whole fails (the
+commit, a connection lost), nothing of it is stored and each piece is run again on its own, so one
+piece's trouble never fails the others; a database that is down fails every caller with
+DatabaseError.
 
 On SQLite ``hotline serve`` runs that group commit in a process of its own, the writer process
 (:class:`WriterServer`, below): the web processes send their work over a Unix socket, and one
 process, sharing no GIL with request threads, takes the write turn for all of them.
 
-PostgreSQL has row locks and many writers, and the audit chain does not make them wait for each
-other (a transaction that finds the chain head held parks its events: ``audit/log.py``). There a
-writer thread that runs a whole batch's statements one round trip after another is slower than each
-request thread committing its own transaction, so group commit is off by default
-(``HOTLINE_GROUP_COMMIT``) and :func:`run_write` runs the work in the caller's thread, retrying a
-deadlock's victim. ``write_turn`` is a no-op on PostgreSQL.
+On PostgreSQL each web process has its writer thread (a batch's statements are round trips to the
+server, so one writer process for all would wait through every one of them in turn). PostgreSQL has
+row locks and many writers, and the audit chain does not make the batches wait for each other (a
+transaction that finds the chain head held parks its events: ``audit/log.py``). A deadlock's victim
+is run again. With ``HOTLINE_GROUP_COMMIT`` off, :func:`run_write` runs the work in the caller's
+thread, in a transaction of its own. ``write_turn`` is a no-op on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -213,8 +215,63 @@ def is_transient(error: BaseException | None) -> bool:
 
 
 def run_batch(jobs: list[_Job[Any]]) -> None:
-    """Run jobs in one write transaction, each in its own savepoint; set each job's result or error
-    (the caller sets ``done``). If the batch as a whole fails, run the pieces again one at a time;
+    """Run jobs in one write transaction and set each job's result or error (the caller sets ``done``).
+
+    The batch is first run as it almost always succeeds: every piece one after the other in the
+    transaction, with no savepoint of its own (on PostgreSQL ``SAVEPOINT`` and ``RELEASE`` are two
+    round trips per piece, and on either database the savepoint bookkeeping cost as much as a small
+    piece's statements). If a piece raises, the transaction is rolled back (nothing of the batch is
+    stored: the failed piece may have written half of its work) and the batch is run again carefully
+    (:func:`_run_careful`), each piece in its own savepoint, so that only the piece that raises is
+    rolled back and its caller gets the error. The pieces before it ran twice, which their work
+    allows (it is stored only when its transaction commits). If the batch as a whole fails (its
+    commit, a lost connection), its pieces run again one at a time.
+    """
+    from hotline.audit import log as audit
+
+    raised: list[BaseException] = []
+    try:
+        with write_turn(), transaction.atomic(), audit.batch():
+            for job in jobs:
+                try:
+                    with _unit():
+                        job.result = job.work()
+                except Exception as exc:
+                    raised.append(exc)
+                    raise
+    except Exception as exc:
+        for job in jobs:
+            job.result = None
+        if not raised:  # the batch as a whole failed: nothing of it is stored; each piece on its own
+            _run_each_alone(jobs, exc)
+            return
+        if isinstance(raised[0], DatabaseError):
+            _reconnect()
+        _run_careful(jobs)
+        return
+    _BATCHES.optimistic += 1
+
+
+@dataclass
+class _BatchCounts:
+    """How batches went in this process (tests read them): run straight through, or run again
+    carefully after a piece raised."""
+
+    optimistic: int = 0
+    careful: int = 0
+
+
+_BATCHES = _BatchCounts()
+
+
+def batch_counts() -> tuple[int, int]:
+    """(batches committed straight through, batches run again piece by piece in savepoints)."""
+    return _BATCHES.optimistic, _BATCHES.careful
+
+
+def _run_careful(jobs: list[_Job[Any]]) -> None:
+    """Run jobs in one write transaction, each in its own savepoint; a piece that raises is rolled
+    back alone and keeps its error. If the batch as a whole fails, run the pieces again one at a time;
     a piece that was a deadlock's victim runs again on its own after the batch.
 
     Two batches can deadlock on PostgreSQL when each holds a row the other wants — two copies of one
@@ -224,6 +281,7 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
     """
     from hotline.audit import log as audit
 
+    _BATCHES.careful += 1
     try:
         with write_turn(), transaction.atomic(), audit.batch():
             for job in jobs:
@@ -235,17 +293,21 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
                 if connection.needs_rollback:  # a savepoint could not be rolled back: give up the batch
                     raise DatabaseError("the write transaction was aborted")
     except Exception as exc:
-        # Nothing of this batch is stored. Run again, one at a time, every piece that had not
-        # failed on its own (a piece that raised keeps its error: it would raise again).
-        log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
-        _reconnect()
-        for job in jobs:
-            if job.error is None or isinstance(job.error, DatabaseError):
-                job.error, job.result = None, None
-                _run_alone(job)
+        _run_each_alone(jobs, exc)
         return
     for job in jobs:
         if is_transient(job.error):
+            job.error, job.result = None, None
+            _run_alone(job)
+
+
+def _run_each_alone(jobs: list[_Job[Any]], exc: Exception) -> None:
+    """Nothing of a batch is stored: run again, one at a time, every piece that had not failed on its
+    own (a piece that raised keeps its error: it would raise again)."""
+    log.warning("db: a batch of %d writes failed (%s); running them one by one", len(jobs), type(exc).__name__)
+    _reconnect()
+    for job in jobs:
+        if job.error is None or isinstance(job.error, DatabaseError):
             job.error, job.result = None, None
             _run_alone(job)
 

@@ -252,9 +252,10 @@ HOTLINE_WEB_THREADS = env_int("HOTLINE_WEB_THREADS", 16, minimum=1)
 # The writer process's Unix socket (``hotline writer``): set by ``hotline serve`` for its children on
 # SQLite; empty means each process commits its own busy-path writes on a writer thread.
 HOTLINE_WRITER_SOCKET = env_str("HOTLINE_WRITER_SOCKET", "")
-# Group commit of the busy-path writes (``dbwrite.run_write``): on for SQLite, which has one writer;
-# on PostgreSQL each request commits its own transaction by default (docs/architecture.md says why).
-HOTLINE_GROUP_COMMIT = env_bool("HOTLINE_GROUP_COMMIT", _db["ENGINE"] == "django.db.backends.sqlite3")
+# Group commit of the busy-path writes (``dbwrite.run_write``): a writer thread (or, under serve on
+# SQLite, the writer process) commits whatever is waiting in one transaction. Off, each request
+# commits its own (docs/architecture.md has the figures for both on PostgreSQL).
+HOTLINE_GROUP_COMMIT = env_bool("HOTLINE_GROUP_COMMIT", True)
 # ``hotline serve`` restarts a child that exits after a pause that doubles while it keeps exiting.
 HOTLINE_RESTART_DELAY_SECONDS = env_float("HOTLINE_RESTART_DELAY_SECONDS", 1.0, minimum=0)
 HOTLINE_RESTART_DELAY_MAX_SECONDS = env_float("HOTLINE_RESTART_DELAY_MAX_SECONDS", 60.0, minimum=0)

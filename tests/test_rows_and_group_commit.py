@@ -4,7 +4,8 @@ Rows written with plain statements must read back identically through the ORM an
 round (dates, UUIDs, booleans, relations, bytes) on both databases; driver errors must surface as
 Django's (a database that is down still means 503 to Telegram). The group commit must keep each
 piece of work isolated: one that raises is rolled back alone with its audit events, the others are
-committed together, and a caller hears of success only after the commit.
+committed together, and a caller hears of success only after the commit. A batch runs straight
+through with no savepoint; only one in which a piece raises is run again with a savepoint a piece.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from hotline.cases.models import Applicant, Case, CaseNumber, ChannelIdentity
 from hotline.channels.telegram.models import ChatTrace, TelegramChat
 from hotline.core.actor import Actor
 from hotline.core.metadata import ChannelKind
-from tests.conftest import Org
+from tests.conftest import Org, statements
 from tests.process_support import WAIT
 
 ACTOR = Actor.system("test")
@@ -34,7 +35,7 @@ ACTOR = Actor.system("test")
 
 @pytest.fixture(autouse=True)
 def _group_commit_on(settings: Any) -> None:
-    """This module tests group commit itself, on both databases (PostgreSQL runs without it by default)."""
+    """This module tests group commit itself, on both databases (the default; a test turns it off)."""
     settings.HOTLINE_GROUP_COMMIT = True
 
 
@@ -218,10 +219,12 @@ def test_two_batches_that_deadlock_on_copies_of_one_update_answer_each_copy_once
     if connection.vendor != "postgresql":
         pytest.skip("SQLite admits one writer at a time: batches cannot deadlock there")
     both_claimed = threading.Barrier(2, timeout=120)
+    waited: set[int] = set()
 
     def claim(update_id: int, then_wait: bool) -> str:
         stored = _claim(update_id)
-        if then_wait:
+        if then_wait and update_id not in waited:  # a batch run again does not wait again
+            waited.add(update_id)
             both_claimed.wait()  # each batch now holds one id the other will ask for
         return "stored" if stored else "duplicate"
 
@@ -243,7 +246,50 @@ def test_two_batches_that_deadlock_on_copies_of_one_update_answer_each_copy_once
         t.join()
     for jobs in batches.values():
         assert [job.error for job in jobs] == [None, None]
-        assert [job.result for job in jobs] == ["stored", "duplicate"]
+    # The victim's batch was rolled back as a whole and run again: whichever copy committed first is
+    # "stored", the other "duplicate", for each update.
+    a, b = batches["a"], batches["b"]
+    answers = {9_001: {a[0].result, b[1].result}, 9_002: {a[1].result, b[0].result}}
+    assert answers == {9_001: {"stored", "duplicate"}, 9_002: {"stored", "duplicate"}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_runs_straight_through_without_a_savepoint(org_tx: Org) -> None:
+    jobs = [dbwrite._Job(_make(f"A-ST-{i:04d}")) for i in range(5)]
+    before = dbwrite.batch_counts()
+    with statements() as seen:
+        dbwrite.run_batch(jobs)
+    assert [(job.result, job.error) for job in jobs] == [(f"A-ST-{i:04d}", None) for i in range(5)]
+    assert not [s for s in seen if "SAVEPOINT" in s.upper()], seen
+    assert dbwrite.batch_counts() == (before[0] + 1, before[1])
+    assert {p for p in _pseudonyms() if p.startswith("A-ST-")} == {f"A-ST-{i:04d}" for i in range(5)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_piece_that_raises_makes_its_batch_run_again_a_savepoint_a_piece(org_tx: Org) -> None:
+    runs: dict[str, int] = {}
+
+    def counted(name: str, *, fail: bool = False) -> dbwrite._Job[Any]:
+        work = _make(name, fail=fail)
+
+        def run() -> Any:
+            runs[name] = runs.get(name, 0) + 1
+            return work()
+
+        return dbwrite._Job(run)
+
+    jobs = [counted("A-CA-0001"), counted("A-CA-0002"), counted("A-CA-BAD1", fail=True), counted("A-CA-0003")]
+    before = dbwrite.batch_counts()
+    dbwrite.run_batch(jobs)
+    assert [job.result for job in jobs] == ["A-CA-0001", "A-CA-0002", None, "A-CA-0003"]
+    assert [type(job.error) for job in jobs] == [type(None), type(None), ValueError, type(None)]
+    # The pieces up to the one that raised ran twice: straight through, then each in its savepoint.
+    assert runs == {"A-CA-0001": 2, "A-CA-0002": 2, "A-CA-BAD1": 2, "A-CA-0003": 1}
+    assert dbwrite.batch_counts() == (before[0], before[1] + 1)
+    assert {p for p in _pseudonyms() if p.startswith("A-CA-")} == {"A-CA-0001", "A-CA-0002", "A-CA-0003"}
+    events = sorted(AuditEvent.objects.filter(action="test.work").values_list("object_id", flat=True))
+    assert events == ["A-CA-0001", "A-CA-0002", "A-CA-0003"]
+    assert audit.verify().ok
 
 
 def test_only_a_deadlock_or_serialization_failure_counts_as_transient() -> None:
