@@ -51,6 +51,8 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from hotline import rows
+
 T = TypeVar("T")
 
 log = logging.getLogger("hotline.db")
@@ -129,7 +131,7 @@ def run_write(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     from hotline.audit import log as audit
 
     if connection.in_atomic_block:
-        with write_turn(), transaction.atomic(), audit.batch(), _unit():
+        with write_turn(), transaction.atomic(), audit.batch(), _unit(), rows.collected():
             return work(*args, **kwargs)
     address = settings.HOTLINE_WRITER_SOCKET
     if address:
@@ -231,7 +233,7 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
 
     raised: list[BaseException] = []
     try:
-        with write_turn(), transaction.atomic(), audit.batch():
+        with write_turn(), transaction.atomic(), audit.batch(), rows.collected():
             for job in jobs:
                 try:
                     with _unit():
@@ -286,7 +288,7 @@ def _run_careful(jobs: list[_Job[Any]]) -> None:
         with write_turn(), transaction.atomic(), audit.batch():
             for job in jobs:
                 try:
-                    with transaction.atomic(), audit.savepoint(), _unit():
+                    with transaction.atomic(), audit.savepoint(), _unit(), rows.collected():
                         job.result = job.work()
                 except Exception as exc:  # the piece is rolled back alone; its caller gets the error
                     job.error = exc
@@ -318,7 +320,7 @@ def _run_alone(job: _Job[Any]) -> None:
 
     for attempt in range(TRANSIENT_RETRIES):
         try:
-            with write_turn(), transaction.atomic(), audit.batch(), _unit():
+            with write_turn(), transaction.atomic(), audit.batch(), _unit(), rows.collected():
                 job.result = job.work()
             job.error = None
             return

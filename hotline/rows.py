@@ -17,10 +17,12 @@ stands for its primary key. A list or tuple in ``where`` means ``IN``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -289,6 +291,41 @@ def insert_many(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) ->
         _execute(connection, sql, params[0])
     else:
         _execute(connection, sql, params, many=True)
+
+
+_later = threading.local()
+
+
+def insert_later(model: type[models.Model], values: Mapping[str, Any]) -> None:
+    """INSERT a row that nothing reads before the transaction commits (an outbox row, for one), at the
+    end of the enclosing :func:`collected` block, together with the others given there; at once when
+    there is none."""
+    pending: list[tuple[type[models.Model], Mapping[str, Any]]] | None = getattr(_later, "rows", None)
+    if pending is None:
+        insert(model, values)
+    else:
+        pending.append((model, values))
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[None]:
+    """Around a unit of write work: the rows given to :func:`insert_later` inside it are inserted when
+    it ends, in the order given, one ``executemany`` for each run of rows of the same table and
+    columns (a group commit writes the whole batch's outbox rows so, instead of a statement each). If
+    the block raises they are dropped, as the rest of its unit is rolled back."""
+    outer = getattr(_later, "rows", None)
+    pending: list[tuple[type[models.Model], Mapping[str, Any]]] = []
+    _later.rows = pending
+    try:
+        yield
+    finally:
+        _later.rows = outer
+    start = 0
+    for end in range(1, len(pending) + 1):
+        model, values = pending[start]
+        if end == len(pending) or pending[end][0] is not model or pending[end][1].keys() != values.keys():
+            insert_many(model, [row for _, row in pending[start:end]])
+            start = end
 
 
 def update(model: type[models.Model], where: Mapping[str, Any], values: Mapping[str, Any]) -> int:

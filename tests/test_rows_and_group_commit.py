@@ -305,3 +305,40 @@ def test_only_a_deadlock_or_serialization_failure_counts_as_transient() -> None:
     assert dbwrite.is_transient(wrapped("40P01")) and dbwrite.is_transient(wrapped("40001"))
     assert not dbwrite.is_transient(wrapped("23505")) and not dbwrite.is_transient(IntegrityError("x"))
     assert not dbwrite.is_transient(ValueError("x")) and not dbwrite.is_transient(None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batchs_outbox_rows_are_written_together_in_order_and_dropped_with_a_piece_that_raises(org_tx: Org) -> None:
+    from hotline.outbox.enqueue import enqueue, payload_of
+    from hotline.outbox.models import OutboxMessage
+
+    def work(name: str, *, fail: bool = False) -> Any:
+        def run() -> str:
+            for n in (1, 2):
+                enqueue("telegram", "send", {"text": f"{name}-{n}"}, identity=None)
+            rows.add(Applicant(pseudonym=f"A-OB-{name}", created_at=timezone.now()))
+            if fail:
+                raise ValueError("this piece fails")
+            return name
+
+        return dbwrite._Job(run)
+
+    with statements() as seen:
+        dbwrite.run_batch([work("first"), work("second"), work("third")])
+    # The outbox rows are written after every piece's own work, together (one executemany).
+    outbox = [i for i, s in enumerate(seen) if "outbox_outboxmessage" in s]
+    applicants = [i for i, s in enumerate(seen) if "cases_applicant" in s]
+    assert outbox and len(applicants) == 3 and min(outbox) > max(applicants), seen
+    assert [payload_of(m)["text"] for m in OutboxMessage.objects.order_by("id")] == [
+        f"{name}-{n}" for name in ("first", "second", "third") for n in (1, 2)
+    ]
+    OutboxMessage.objects.all().delete()
+    jobs = [work("kept"), work("dropped", fail=True), work("after")]
+    dbwrite.run_batch(jobs)
+    assert isinstance(jobs[1].error, ValueError)
+    kept = [payload_of(m)["text"] for m in OutboxMessage.objects.order_by("id")]
+    assert kept == ["kept-1", "kept-2", "after-1", "after-2"]
+    # Outside a unit of write work an outbox row is written at once.
+    with transaction.atomic():
+        enqueue("telegram", "send", {"text": "alone"}, identity=None)
+        assert OutboxMessage.objects.filter(kind="send").count() == 5

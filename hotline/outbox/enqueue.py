@@ -28,7 +28,9 @@ def enqueue(
         raise RuntimeError("outbox rows are written in the transaction of the change that causes them")
     now = timezone.now()
     ref = uuid.uuid4()
-    rows.insert(
+    # Nothing reads the outbox before the commit but the worker, afterwards: in a group commit the
+    # batch's rows go in together (rows.collected).
+    rows.insert_later(
         OutboxMessage,
         {
             "ref": ref,
