@@ -50,6 +50,8 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 
 from hotline import rows
 
@@ -58,6 +60,19 @@ T = TypeVar("T")
 log = logging.getLogger("hotline.db")
 
 _local = threading.local()
+
+def _writing_thread() -> None:
+    """Mark this thread as the one that runs the group commits (the writer thread, or the writer
+    process's loop): the SQLite connection it opens keeps the larger page cache."""
+    _local.writer = True
+
+
+@receiver(connection_created)
+def _writer_page_cache(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite" and getattr(_local, "writer", False):
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size=-{int(settings.HOTLINE_SQLITE_CACHE_MB) * 1024}")
+
 
 # Pieces of work committed together at most; more wait for the next turn (keeps one turn short).
 MAX_BATCH = 64
@@ -181,6 +196,7 @@ class _Writer:
         return job.result  # type: ignore[return-value]
 
     def _loop(self) -> None:
+        _writing_thread()
         while True:
             with self._cond:
                 while not self._queue:
@@ -481,6 +497,8 @@ class WriterServer:
             self._waker.send(b"x")
 
     def serve(self, ready: Callable[[], None] | None = None) -> None:
+        _writing_thread()
+        connection.close()  # one opened before this thread was the writer's has the readers' cache
         path = Path(self.address)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a socket left by a writer that was killed

@@ -40,14 +40,20 @@ ALLOWED_HOSTS = env_list("HOTLINE_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[:
 # --- database ------------------------------------------------------------------------------------
 _SQLITE_PATH = HOTLINE_DATA_DIR / "hotline.sqlite3"
 DATABASE_URL = env_secret("DATABASE_URL") or f"sqlite:///{_SQLITE_PATH}"
+# The page cache, in MiB, of the SQLite connection that writes (dbwrite sets it when that connection opens).
+HOTLINE_SQLITE_CACHE_MB = env_int("HOTLINE_SQLITE_CACHE_MB", 16, minimum=1)
 _db: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True))
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers work beside one writer; IMMEDIATE transactions take the write lock up front,
     # so concurrent writers queue on the busy timeout instead of failing with "database is locked".
     # secure_delete overwrites deleted content (crypto-shredded cases) instead of leaving it in free pages.
     # Connections are kept (opening one and running the PRAGMAs costs ~0.7 ms a request).
-    # A larger page cache per connection and reads through a memory map of the file (shared by all
-    # connections, no read() per page) cut the time each statement spends inside the write turn.
+    # The connection that writes (the writer process's, or a writer thread's) keeps a larger page
+    # cache (HOTLINE_SQLITE_CACHE_MB, set by dbwrite when it opens), which cuts the time each
+    # statement spends inside the write turn; every other connection (a web thread's, the worker's)
+    # keeps HOTLINE_SQLITE_READER_CACHE_MB, so that many threads reading do not each hold a large
+    # cache. No memory map by default (HOTLINE_SQLITE_MMAP_MB): with one, an I/O error on the file is
+    # a SIGBUS that kills the process instead of an error, and its pages count in every reader's size.
     _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
@@ -56,8 +62,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
-            f"PRAGMA cache_size=-{env_int('HOTLINE_SQLITE_CACHE_MB', 16, minimum=1) * 1024}; "
-            f"PRAGMA mmap_size={env_int('HOTLINE_SQLITE_MMAP_MB', 256, minimum=0) * 1024 * 1024};"
+            f"PRAGMA cache_size=-{env_int('HOTLINE_SQLITE_READER_CACHE_MB', 2, minimum=1) * 1024}; "
+            f"PRAGMA mmap_size={env_int('HOTLINE_SQLITE_MMAP_MB', 0, minimum=0) * 1024 * 1024};"
         ),
     }
     _db["TEST"] = {"NAME": str(HOTLINE_DATA_DIR / "test.sqlite3")}

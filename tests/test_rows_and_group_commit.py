@@ -342,3 +342,23 @@ def test_a_batchs_outbox_rows_are_written_together_in_order_and_dropped_with_a_p
     with transaction.atomic():
         enqueue("telegram", "send", {"text": "alone"}, identity=None)
         assert OutboxMessage.objects.filter(kind="send").count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_the_writing_connection_keeps_the_larger_page_cache(org_tx: Org, settings: Any) -> None:
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL has no per-connection page cache")
+
+    def cache_size() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return int(cursor.fetchone()[0])
+
+    dbwrite.close_writer_connection()  # the writer thread's next connection is opened now
+    assert dbwrite.run_write(cache_size) == -settings.HOTLINE_SQLITE_CACHE_MB * 1024
+    assert cache_size() == -2 * 1024  # this thread only reads: HOTLINE_SQLITE_READER_CACHE_MB
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA mmap_size")
+        assert cursor.fetchone()[0] == 0  # no memory map by default
