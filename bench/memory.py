@@ -37,7 +37,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.telegram_ingest import SECRET, free_port, intake_inputs, processes, run_load  # noqa: E402
+from bench.telegram_ingest import (  # noqa: E402
+    SECRET,
+    cpu_seconds_of,
+    free_port,
+    intake_inputs,
+    processes,
+    run_load,
+)
 
 TOKEN = "123456:bench-memory"  # noqa: S105 (the emulator's token)
 FIRST_CHAT = 10_000_000
@@ -229,11 +236,26 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         samples = []
         sent = 0
+        session = str(serve.proc.pid)  # serve leads a session of its own; its children stay in it
+
+        def serve_cpu() -> float:
+            return cpu_seconds_of(lambda _comm, fields: fields[3] == session) or 0.0
+
         for n in range(args.samples):
             first_chat = FIRST_CHAT + n * per_sample
+            cpu_before, started = serve_cpu(), time.monotonic()
             result = asyncio.run(run_load(url, args.concurrency, per_sample, inputs, first_chat=first_chat))
+            elapsed, cpu = time.monotonic() - started, serve_cpu() - cpu_before
             sent += result["requests"]
-            samples.append({"updates_sent": sent, "failed": result["failed"], **tree_pss(serve.proc.pid, status_file)})
+            # The rate and the CPU an update cost serve's processes while the database grew to this
+            # size (SQLite's reads get dearer as the file outgrows its page cache and memory map).
+            pace = {
+                "updates_per_second": round(result["requests"] / elapsed, 1),
+                "server_cpu_ms_per_update": round(1000 * cpu / max(1, result["requests"]), 3),
+            }
+            samples.append(
+                {"updates_sent": sent, "failed": result["failed"], **pace, **tree_pss(serve.proc.pid, status_file)}
+            )
         after = samples[-1]
         growth = [s["total_pss_mb"] for s in samples]
     finally:
