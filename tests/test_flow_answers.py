@@ -109,3 +109,38 @@ def test_only_questions_have_a_label() -> None:
     with pytest.raises(FlowError) as raised:
         load_flow(yaml.safe_dump(data, allow_unicode=True))
     assert any("step 'hello'" in error and "label" in error for error in raised.value.errors)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_processes_starting_together_record_the_flow_version_once_without_an_error() -> None:
+    """Web processes and the writer all read the intake flow at start; each records its version.
+    The first insert wins and the others, racing it, neither fail nor make the database log an error."""
+    import threading
+
+    from django.db import connections
+
+    from hotline.flows import registry
+    from hotline.flows.models import FlowDefinition
+
+    FlowDefinition.objects.all().delete()
+    registry._known.clear()
+    start = threading.Barrier(4)
+    results: list[object] = []
+
+    def read() -> None:
+        start.wait()
+        try:
+            results.append(registry.current("intake").version)
+        except Exception as exc:  # the test looks at what each thread got
+            results.append(exc)
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    flow = registry.current("intake")
+    assert results == [flow.version] * 4
+    assert FlowDefinition.objects.filter(flow_id="intake").count() == 1

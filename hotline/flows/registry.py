@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from hotline.core.flow import Flow, FlowError, load_flow
 from hotline.flows.models import FlowDefinition
@@ -73,11 +72,11 @@ def _remember(flow: Flow, source: str) -> None:
         return
     stored = FlowDefinition.objects.filter(flow_id=flow.id, version=flow.version).first()
     if stored is None:
-        try:
-            with transaction.atomic():
-                FlowDefinition.objects.create(flow_id=flow.id, version=flow.version, source=source, sha256=digest)
-        except IntegrityError:
-            stored = FlowDefinition.objects.get(flow_id=flow.id, version=flow.version)
+        # Processes starting together all record the version: the first insert wins and the others do
+        # nothing (ON CONFLICT DO NOTHING, so PostgreSQL logs no duplicate-key error for them).
+        row = FlowDefinition(flow_id=flow.id, version=flow.version, source=source, sha256=digest)
+        FlowDefinition.objects.bulk_create([row], ignore_conflicts=True)
+        stored = FlowDefinition.objects.get(flow_id=flow.id, version=flow.version)
     if stored is not None and stored.sha256 != digest:
         raise FlowError(
             f"{flow.id} version {flow.version} changed on disk without a new version number; "
