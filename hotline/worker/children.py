@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -149,8 +150,16 @@ def run_web(host: str, port: int, threads: int) -> int:
         respawn_failed_workers=False,
         workers_kill_timeout=10,
     )
+    # Granian warns at every start when the threads outnumber twice the cores. Here that is meant:
+    # a webhook request thread only waits for the group commit (HOTLINE_WEB_THREADS).
+    logging.getLogger("_granian").addFilter(_IntendedThreads())
     server.serve(target_loader=_application)
     return 0
+
+
+class _IntendedThreads(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning up to")
 
 
 def _application(target: str) -> Any:
