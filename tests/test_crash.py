@@ -210,10 +210,18 @@ def test_kill_9_of_web_and_worker_loses_no_acknowledged_update_and_duplicates_no
                 event.set()
             sender.join(WAIT)
 
-        wait_until(
-            lambda: len(acknowledged()) == total and not OutboxMessage.objects.exists(),
-            "every update acknowledged and every reply delivered",
-        )
+        def settled() -> bool:
+            return len(acknowledged()) == total and not OutboxMessage.objects.exists()
+
+        try:
+            wait_until(settled, "every update acknowledged and every reply delivered")
+        except AssertionError as exc:  # say where it stands
+            state = (
+                f"acknowledged {len(acknowledged())} of {total}, stored {ProcessedUpdate.objects.count()}, "
+                f"outbox rows {OutboxMessage.objects.count()}, webhook attempts {len(emulator.webhook_attempts)}, "
+                f"webhook info {emulator.dispatch(TOKEN, 'getWebhookInfo', {})}"
+            )
+            raise AssertionError(f"{exc}: {state}") from None
         stored = set(ProcessedUpdate.objects.values_list("update_id", flat=True))
         assert acknowledged() <= stored, f"acknowledged but missing: {sorted(acknowledged() - stored)[:5]}"
         # One case per applicant: no update was applied twice.
