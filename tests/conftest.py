@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -184,6 +185,18 @@ def statements() -> Iterator[list[str]]:
     with CaptureQueriesContext(connection) as captured:
         yield seen
     seen.extend(query["sql"] for query in captured.captured_queries)
+
+
+def sqlite_file_bytes(base: Path) -> bytes:
+    """A SQLite database's file, WAL and shared-memory index as bytes, read by a child process.
+
+    Reading them in this process would open and close descriptors of those files here, and closing
+    any descriptor of a file drops every POSIX lock this process holds on it: those of the SQLite
+    connections still open (the writer thread's, other threads'). They would then no longer
+    coordinate with other processes, and a process started later (the crash test's writer, worker
+    and web server) could rebuild the WAL index under them: a malformed database."""
+    paths = [str(p) for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists()]
+    return subprocess.run(["cat", *paths], check=True, capture_output=True).stdout
 
 
 def actor_for(user: User) -> Actor:

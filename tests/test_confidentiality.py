@@ -20,7 +20,7 @@ from hotline.core.lifecycle import Role
 from hotline.core.metadata import Category, ChannelKind, Direction, Region
 from hotline.keyring import actions as keyring
 from hotline.keyring import server_keys
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, sqlite_file_bytes
 
 PLANTED = {
     "answer": "PLANTED-ANSWER-unit-47109-near-Tokmak",
@@ -78,7 +78,7 @@ def _raw_database_bytes(tmp_path: Path) -> bytes:
     if connection.vendor == "sqlite":
         connection.close()  # make sure everything is on disk
         base = Path(connection.settings_dict["NAME"])
-        return b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists())
+        return sqlite_file_bytes(base)
     return backup(tmp_path / "raw.pgdump").read_bytes()
 
 

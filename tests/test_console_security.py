@@ -18,7 +18,7 @@ from hotline.accounts.unlock import UNLOCK_COOKIE
 from hotline.cases.models import Message
 from hotline.core.lifecycle import Role
 from hotline.keyring.models import StaffKeyWrap
-from tests.conftest import Org
+from tests.conftest import Org, sqlite_file_bytes
 from tests.console_support import Staff, admin_staff, assign, make_staff, open_case, sign_in, signed_in_client
 
 
@@ -117,7 +117,7 @@ def test_the_unlocked_key_reaches_neither_the_database_nor_the_logs(
     if connection.vendor == "sqlite":
         connection.close()
         base = Path(connection.settings_dict["NAME"])
-        blob = b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal")) if p.exists())
+        blob = sqlite_file_bytes(base)
         for spelling in _key_spellings(org.private_key):
             assert spelling not in blob
         assert b"203.0.113.77" not in blob

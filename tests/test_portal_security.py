@@ -20,7 +20,7 @@ from hotline.core.metadata import ChannelKind, Direction
 from hotline.keyring import actions as keyring
 from hotline.keyring.transport_fields import open_field
 from hotline.portal import limits
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, sqlite_file_bytes
 from tests.test_portal_helpers import ANYTHING_ELSE, IDENTITY, SAFE_CONTACT, WebApplicant, page_text, receipt_on
 
 ADDRESS = "198.51.100.187"
@@ -81,7 +81,7 @@ def test_no_ip_address_or_form_content_is_in_the_raw_database(client: Client, tm
     if connection.vendor == "sqlite":
         connection.close()
         base = Path(connection.settings_dict["NAME"])
-        blob = b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal")) if p.exists())
+        blob = sqlite_file_bytes(base)
     else:
         blob = backup(tmp_path / "raw.pgdump").read_bytes()
     assert len(blob) > 10_000

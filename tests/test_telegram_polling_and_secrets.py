@@ -19,7 +19,7 @@ from hotline.channels.telegram.adapter import TelegramAdapter
 from hotline.channels.telegram.models import PollingState, ProcessedUpdate
 from hotline.testing.telegram_emulator import RateLimits, TelegramEmulator
 from hotline.worker.loop import Worker
-from tests.conftest import Org
+from tests.conftest import Org, sqlite_file_bytes
 from tests.process_support import WAIT
 from tests.telegram_harness import TOKEN, TelegramRig
 
@@ -100,7 +100,7 @@ def test_planted_strings_sent_through_the_bot_are_nowhere_at_rest(
     if connection.vendor == "sqlite":
         connection.close()
         base = Path(connection.settings_dict["NAME"])
-        raw = b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal")) if p.exists())
+        raw = sqlite_file_bytes(base)
     else:
         raw = backup(tmp_path / "raw.dump").read_bytes()
     dump = backup(tmp_path / "backup.bin").read_bytes()
