@@ -52,8 +52,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # cache (HOTLINE_SQLITE_CACHE_MB, set by dbwrite when it opens), which cuts the time each
     # statement spends inside the write turn; every other connection (a web thread's, the worker's)
     # keeps HOTLINE_SQLITE_READER_CACHE_MB, so that many threads reading do not each hold a large
-    # cache. The file is read through a memory map (HOTLINE_SQLITE_MMAP_MB): without it, the crash
-    # test (kill -9 of the writer process) found the database malformed; docs/operations.md.
+    # cache. The file is read through a memory map (HOTLINE_SQLITE_MMAP_MB; docs/operations.md,
+    # "Footprint", on turning it off).
     _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
