@@ -266,25 +266,6 @@ def run_batch(jobs: list[_Job[Any]]) -> None:
         if isinstance(raised[0], DatabaseError):
             _reconnect()
         _run_careful(jobs)
-        return
-    _BATCHES.optimistic += 1
-
-
-@dataclass
-class _BatchCounts:
-    """How batches went in this process (tests read them): run straight through, or run again
-    carefully after a piece raised."""
-
-    optimistic: int = 0
-    careful: int = 0
-
-
-_BATCHES = _BatchCounts()
-
-
-def batch_counts() -> tuple[int, int]:
-    """(batches committed straight through, batches run again piece by piece in savepoints)."""
-    return _BATCHES.optimistic, _BATCHES.careful
 
 
 def _run_careful(jobs: list[_Job[Any]]) -> None:
@@ -299,7 +280,6 @@ def _run_careful(jobs: list[_Job[Any]]) -> None:
     """
     from hotline.audit import log as audit
 
-    _BATCHES.careful += 1
     try:
         with write_turn(), transaction.atomic(), audit.batch():
             for job in jobs:
