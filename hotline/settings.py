@@ -52,8 +52,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # cache (HOTLINE_SQLITE_CACHE_MB, set by dbwrite when it opens), which cuts the time each
     # statement spends inside the write turn; every other connection (a web thread's, the worker's)
     # keeps HOTLINE_SQLITE_READER_CACHE_MB, so that many threads reading do not each hold a large
-    # cache. The file is read through a memory map (HOTLINE_SQLITE_MMAP_MB; docs/operations.md,
-    # "Footprint", on turning it off).
+    # cache. The file is read with read(), not through a memory map, unless HOTLINE_SQLITE_MMAP_MB is
+    # set: mapped pages count in every process's memory (docs/operations.md, "Footprint").
     _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
@@ -63,7 +63,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
             "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; "
             f"PRAGMA cache_size=-{env_int('HOTLINE_SQLITE_READER_CACHE_MB', 2, minimum=1) * 1024}; "
-            f"PRAGMA mmap_size={env_int('HOTLINE_SQLITE_MMAP_MB', 256, minimum=0) * 1024 * 1024};"
+            f"PRAGMA mmap_size={env_int('HOTLINE_SQLITE_MMAP_MB', 0, minimum=0) * 1024 * 1024};"
         ),
     }
     _db["TEST"] = {"NAME": str(HOTLINE_DATA_DIR / "test.sqlite3")}

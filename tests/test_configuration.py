@@ -123,3 +123,21 @@ def test_the_hotline_tightens_its_data_and_key_directories_at_start(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert data.stat().st_mode & 0o777 == 0o700 and (data / "keys").stat().st_mode & 0o777 == 0o700
     assert "HOTLINE_DATA_DIR" in done.stderr and "HOTLINE_KEYS_DIR" in done.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0), ("64", 64 * 1024 * 1024)])
+def test_sqlite_reads_its_file_without_a_memory_map_unless_one_is_set(
+    tmp_path: Path, value: str | None, expected: int
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTLINE_", "DATABASE_URL", "DJANGO_"))}
+    env["HOTLINE_DATA_DIR"] = str(tmp_path / "var")
+    env["DJANGO_SETTINGS_MODULE"] = "hotline.settings"
+    if value is not None:
+        env["HOTLINE_SQLITE_MMAP_MB"] = value
+    code = (
+        "import django; django.setup(); from django.db import connection; "
+        "c = connection.cursor(); c.execute('PRAGMA mmap_size'); print(c.fetchone()[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) == expected

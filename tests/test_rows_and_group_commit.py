@@ -357,4 +357,4 @@ def test_on_sqlite_the_writing_connection_keeps_the_larger_page_cache(org_tx: Or
     assert cache_size() == -2 * 1024  # this thread only reads: HOTLINE_SQLITE_READER_CACHE_MB
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA mmap_size")
-        assert cursor.fetchone()[0] == 256 * 1024 * 1024  # the file is read through a memory map
+        assert cursor.fetchone()[0] == 0  # no memory map by default (HOTLINE_SQLITE_MMAP_MB)
