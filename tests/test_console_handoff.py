@@ -30,7 +30,11 @@ def test_the_handoff_shows_what_is_needed_and_not_the_channel(org: Org, sam: Sta
     listing = carol.get("/console/handoff/").content.decode()
     assert f"#{case.number.id}" in listing
     page = carol.get(f"/console/handoff/{case.pk}/").content.decode()
-    assert "Ivan Petrov" in page and "3rd company" in page and "stay_in_ukraine" in page
+    assert "Ivan Petrov" in page and "3rd company" in page
+    # Worded as on the case page: the flow's question and option, not the stored codes.
+    assert '<dt title="identity">About themselves</dt>' in page
+    assert '<dt title="after_surrender">After surrender</dt><dd>Stay in Ukraine</dd>' in page
+    assert ">stay_in_ukraine<" not in page
     for revealing in (
         "Telegram",
         "telegram",
@@ -39,6 +43,16 @@ def test_the_handoff_shows_what_is_needed_and_not_the_channel(org: Org, sam: Sta
         case.created_at.strftime("%Y-%m-%d"),
     ):
         assert revealing not in page, revealing
+
+
+def test_the_handoff_words_answers_in_the_coordinators_language(org: Org, sam: Staff, carol: Client) -> None:
+    case = open_case("5552", identity="Олег", safe_contact="только вечером")
+    triage.do_set_preference(org.admin_actor, case, "exchange", "via Sumy")
+    move(case, Status.TRIAGE, Status.READY, by=sam)
+    page = carol.get(f"/console/handoff/{case.pk}/", HTTP_ACCEPT_LANGUAGE="uk").content.decode()
+    assert "Про себе" in page and "Олег" in page and "только вечером" in page
+    assert "Повернутися додому за обміном: via Sumy" in page  # the option's words, the detail as written
+    assert page.index("Про себе") < page.index("Після полону")  # in the flow's order
 
 
 def test_recording_outcomes_moves_the_case_on(org: Org, sam: Staff, carol: Client) -> None:

@@ -12,6 +12,7 @@ only arranges it. Nothing here is stored.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -112,14 +113,18 @@ class AttachmentView:
         return self.meta.mime in INLINE_AUDIO
 
 
+def worded_answers(flow: Flow | None, answers: Mapping[str, str]) -> list[ShownAnswer]:
+    """Intake answers as the reader sees them: the flow's questions and options in the reader's
+    language (then the default), fields the flow does not ask by name, as stored."""
+    return shown_answers(flow, answers, [get_language() or settings.LANGUAGE_CODE, settings.LANGUAGE_CODE])
+
+
 def build(case: Case, content: CaseContent, org_key: bytes, flow: Flow | None) -> list[Entry | Fold]:
     """The case's timeline, oldest first, with the intake answers worded by ``flow`` (the intake flow;
     None shows them as stored) in the reader's language."""
     entries: list[Entry] = []
     if content.answers:
-        languages = [get_language() or settings.LANGUAGE_CODE, settings.LANGUAGE_CODE]
-        answers = shown_answers(flow, content.answers, languages)
-        entries.append(Entry(at=case.created_at, kind="answers", answers=answers))
+        entries.append(Entry(at=case.created_at, kind="answers", answers=worded_answers(flow, content.answers)))
     entries.extend(_messages(case, content, org_key))
     entries.extend(Entry(at=n.created_at, kind="note", body=n.body, who=n.author or "") for n in content.notes)
     entries.extend(_events(case))

@@ -145,6 +145,7 @@ def test_a_coordinator_hands_a_case_off(page: Page, live_server: LiveServer, org
     expect(page).to_have_url(f"{live_server.url}/console/handoff/")
     page.get_by_role("link", name=f"#{case.number.id}").click()
     expect(page.locator(".answers")).to_contain_text("Ivan Petrov")
+    expect(page.locator(".answers dt")).to_have_text(["About themselves"])  # the question, not its code
     expect(page.locator("main")).not_to_contain_text("website")
     screenshot(page, "console-handoff")
     page.get_by_role("button", name="accepted: handing off now").click()

@@ -95,7 +95,7 @@ def _canned_for(case: Case) -> list[CannedReply]:
     return sorted(replies, key=lambda r: (r.language != case.language, r.language, r.title))
 
 
-def _intake_flow() -> Flow | None:
+def intake_flow() -> Flow | None:
     """The intake flow that words the answers; without it (a broken flow file) they show as stored."""
     try:
         return registry.current(INTAKE)
@@ -121,7 +121,7 @@ def case_page(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
     org_key = org_key_for(request)
     try:
         content = do_read_case(actor_of(user), case, org_key)
-        entries = timeline.build(case, content, org_key, _intake_flow())
+        entries = timeline.build(case, content, org_key, intake_flow())
     except crypto.DecryptionError:
         return problem(request, _("This case's content does not decrypt: it may have been tampered with."), status=409)
     status = Status(case.status)

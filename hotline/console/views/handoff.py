@@ -1,7 +1,8 @@
 """The handoff: what a coordinator needs to receive a person, and nothing more.
 
 The list and the page show application number, category, region, group size, language, the linked
-applications and the intake answers named in :data:`HANDOFF_FIELDS`. They never show the channel,
+applications and the intake answers named in :data:`HANDOFF_FIELDS`, worded as the case page words
+them (the flow's questions and options in the reader's language). They never show the channel,
 the messages, the notes or the dates, so nothing in a handoff says how the case began.
 """
 
@@ -22,6 +23,8 @@ from hotline.cases.content import do_read_case
 from hotline.cases.models import Case, HandoffOutcome
 from hotline.console.access import HANDOFF, HANDOFF_STATES, access_handoff_case_by_id, staff_view
 from hotline.console.render import flash, page, problem
+from hotline.console.timeline import worded_answers
+from hotline.console.views.case import intake_flow
 from hotline.console.views.queue import me
 from hotline.core import crypto
 from hotline.core.lifecycle import Status, TransitionError
@@ -70,7 +73,8 @@ def handoff_case(request: HttpRequest, case_id: uuid.UUID) -> HttpResponse:
         content = do_read_case(actor_of(user), case, org_key_for(request))
     except crypto.DecryptionError:
         return problem(request, _("This case's content does not decrypt: it may have been tampered with."), status=409)
-    answers = [(name, content.answers[name]) for name in HANDOFF_FIELDS if name in content.answers]
+    needed = {name: content.answers[name] for name in HANDOFF_FIELDS if name in content.answers}
+    answers = worded_answers(intake_flow(), needed)
     group = [c for c in triage.group_of(case) if Status(c.status) in HANDOFF_STATES]
     context = {
         "case": case,
