@@ -61,6 +61,7 @@ log = logging.getLogger("hotline.db")
 
 _local = threading.local()
 
+
 def _writing_thread() -> None:
     """Mark this thread as the one that runs the group commits (the writer thread, or the writer
     process's loop): the SQLite connection it opens keeps the larger page cache."""

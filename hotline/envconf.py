@@ -96,6 +96,23 @@ def env_channels(name: str) -> dict[str, str]:
     return channels
 
 
+_BOT_USERNAME = re.compile(r"@?([A-Za-z][A-Za-z0-9_]{1,28}[Bb][Oo][Tt])")
+
+
+def env_bot_username(name: str) -> str:
+    """A Telegram bot's username without the ``@`` (5-32 letters, digits and _, ending in "bot", as
+    Telegram requires of bots), or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return ""
+    found = _BOT_USERNAME.fullmatch(raw)
+    if found is None:
+        raise ConfigurationError(
+            f"{name}: {raw!r} is not a bot's username (5-32 letters, digits and _, ending in bot, e.g. @hotline_bot)"
+        )
+    return found.group(1)
+
+
 def env_secret(name: str) -> str | None:
     """``NAME`` or the contents of the file named by ``NAME_FILE`` (trailing newline stripped)."""
     path = os.environ.get(f"{name}_FILE")

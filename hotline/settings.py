@@ -11,6 +11,7 @@ import dj_database_url
 from hotline.envconf import (
     ConfigurationError,
     env_bool,
+    env_bot_username,
     env_channels,
     env_float,
     env_int,
@@ -209,6 +210,8 @@ HOTLINE_KB_REFRESH_SECONDS = env_int("HOTLINE_KB_REFRESH_SECONDS", 5, minimum=0)
 TELEGRAM_BOT_TOKEN = env_secret("TELEGRAM_BOT_TOKEN") or ""
 TELEGRAM_WEBHOOK_SECRET = env_secret("TELEGRAM_WEBHOOK_SECRET") or ""
 TELEGRAM_API_BASE = env_str("TELEGRAM_API_BASE", "")
+# The bot's @username, for links that open it (a staff member linking their account); optional.
+TELEGRAM_BOT_USERNAME = env_bot_username("TELEGRAM_BOT_USERNAME")
 # webhook: Telegram POSTs to /telegram/webhook; polling: the worker fetches updates; off: no bot.
 TELEGRAM_MODE = env_str(
     "TELEGRAM_MODE", "webhook" if TELEGRAM_WEBHOOK_SECRET else ("polling" if TELEGRAM_BOT_TOKEN else "off")

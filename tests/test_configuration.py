@@ -12,6 +12,7 @@ import pytest
 from hotline.envconf import (
     ConfigurationError,
     env_bool,
+    env_bot_username,
     env_float,
     env_int,
     env_list,
@@ -51,6 +52,16 @@ def test_numbers_with_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
             env_float("X_FLOAT", 1.0)
 
 
+def test_a_bot_username(monkeypatch: pytest.MonkeyPatch) -> None:
+    for given, kept in (("", ""), ("@hotline_bot", "hotline_bot"), (" HotlineHelpBot ", "HotlineHelpBot")):
+        monkeypatch.setenv("X_BOT", given)
+        assert env_bot_username("X_BOT") == kept
+    for bad in ("hotline", "@bot", "@1hotline_bot", "@hotline bot", "https://t.me/hotline_bot", "@" + "a" * 30 + "bot"):
+        monkeypatch.setenv("X_BOT", bad)
+        with pytest.raises(ConfigurationError, match=r"X_BOT: .* is not a bot's username"):
+            env_bot_username("X_BOT")
+
+
 def test_lists(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_LIST", " a.example, b.onion ,")
     assert env_list("X_LIST", []) == ["a.example", "b.onion"]
@@ -73,7 +84,7 @@ def test_every_variable_read_in_settings_is_documented() -> None:
     import hotline.settings
 
     source = Path(hotline.settings.__file__).read_text()
-    readers = r"(?:env_(?:str|int|float|bool|list|secret|channels)|private_directory)"
+    readers = r"(?:env_[a-z_]+|private_directory)"
     names = set(re.findall(readers + r"\(\s*\"([A-Z0-9_]+)\"", source))
     docs = (Path(hotline.settings.__file__).parent.parent / "docs" / "configuration.md").read_text()
     assert names, "the pattern found no variables"

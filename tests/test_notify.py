@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -251,6 +252,19 @@ def test_the_link_code_is_shown_once_and_unlinking_stops_telegram(alice: Staff) 
     assert client.post("/console/notify/telegram/unlink/").status_code == 302
     row = NotificationSettings.objects.get(user=alice.user)
     assert row.telegram_chat_enc is None and row.by_telegram is False
+
+
+def test_the_link_page_opens_the_bot_when_its_username_is_known(alice: Staff, settings: Any) -> None:
+    client = signed_in_client(alice)
+    settings.TELEGRAM_BOT_USERNAME = ""
+    assert "t.me/" not in client.post("/console/notify/telegram/link/").content.decode()
+    settings.TELEGRAM_BOT_USERNAME = "hotline_test_bot"
+    text = client.post("/console/notify/telegram/link/").content.decode()
+    shown = text.split('<code id="link-code">/start ', 1)[1].split("<", 1)[0]
+    url = f"https://t.me/hotline_test_bot?start={shown}"
+    assert f'<a href="{url}" id="link-open" rel="noreferrer noopener"' in text
+    assert '<svg class="qr" role="img" aria-label="QR code that opens the bot' in text
+    assert notify.parse_link_code(shown) is not None
 
 
 @pytest.mark.parametrize(

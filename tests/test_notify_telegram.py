@@ -4,7 +4,9 @@ through the outbox, the real aiogram client and the Bot API emulator, which play
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -18,7 +20,8 @@ from hotline.notify import actions as notify
 from hotline.notify.models import NotificationSettings
 from hotline.worker.jobs import run_due_jobs
 from hotline.worker.models import ScheduledJob
-from tests.console_support import inbound, open_case
+from tests.conftest import Org
+from tests.console_support import inbound, make_staff, open_case, signed_in_client
 from tests.telegram_harness import TelegramRig
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,6 +74,20 @@ def test_an_operator_links_telegram_and_gets_one_message_with_counts_only(telegr
     assert wipe_idle_chats() > 0
     telegram.drain()
     assert telegram.phone(OPERATOR_CHAT) == []
+
+
+def test_an_operator_links_telegram_by_opening_the_link_the_console_shows(
+    telegram: TelegramRig, org_tx: Org, settings: Any
+) -> None:
+    settings.TELEGRAM_BOT_USERNAME = telegram.emulator.bot_username
+    alice = make_staff(org_tx, "alice", Role.OPERATOR)
+    page = signed_in_client(alice).post("/console/notify/telegram/link/").content.decode()
+    url = html.unescape(page.split('" id="link-open"', 1)[0].rsplit('<a href="', 1)[1])
+    telegram.ensure_user(OPERATOR_CHAT, "en")
+    telegram.act(lambda: telegram.emulator.open_link(OPERATOR_CHAT, url))
+    linked = telegram.bot_texts(OPERATOR_CHAT)
+    assert len(linked) == 1 and linked[0].startswith("This Telegram account now gets the hotline's notifications")
+    assert NotificationSettings.objects.get(user=alice.user).telegram_chat_enc is not None
 
 
 def test_a_stale_code_is_an_ordinary_start(telegram: TelegramRig) -> None:

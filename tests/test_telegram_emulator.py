@@ -38,7 +38,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
 )
 
-from hotline.testing.telegram_emulator import FakeClock, RateLimits, TelegramEmulator
+from hotline.testing.telegram_emulator import EmulatorUsageError, FakeClock, RateLimits, TelegramEmulator
 from tests.process_support import WAIT
 
 TOKEN = "123456:TEST-token_x"
@@ -88,6 +88,20 @@ def raw_call(url: str, data: bytes | None = None, content_type: str = "") -> tup
 def test_get_me(tg: TelegramEmulator) -> None:
     me = with_bot(tg, lambda bot: bot.get_me())
     assert (me.id, me.is_bot, me.username) == (123456, True, "hotline_test_bot")
+
+
+def test_a_deep_link_to_the_bot_sends_start_with_its_parameter(tg: TelegramEmulator) -> None:
+    tg.add_user(USER, "Ana", language_code="uk")
+    tg.open_link(USER, "https://t.me/Hotline_Test_Bot?start=AB12-cd_3")  # usernames ignore case
+    tg.open_link(USER, "https://t.me/hotline_test_bot")
+    tg.open_link(USER, "https://t.me/hotline_test_bot?start=has%20space")  # the app drops a bad one
+    tg.open_link(USER, "https://t.me/hotline_test_bot?start=" + "x" * 65)
+    texts = [u["message"]["text"] for u in tg.pending_updates()]
+    assert texts == ["/start AB12-cd_3", "/start", "/start", "/start"]
+    with pytest.raises(EmulatorUsageError, match="not this bot"):
+        tg.open_link(USER, "https://t.me/other_hotline_bot?start=AB12")
+    with pytest.raises(EmulatorUsageError, match="not a bot deep link"):
+        tg.open_link(USER, "https://example.org/hotline_test_bot?start=AB12")
 
 
 def test_http_shapes_tokens_methods_and_body_encodings(tg: TelegramEmulator) -> None:

@@ -11,6 +11,7 @@ import base64
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from hotline import qr
 from hotline.accounts.models import User
 
 CODE_LENGTH = 6
@@ -55,11 +56,5 @@ def secret_text(device: TOTPDevice) -> str:
 
 
 def qr_svg(device: TOTPDevice) -> str:
-    """The provisioning URI as inline SVG markup: drawn here, so the secret never leaves the server
-    for a chart service and the page needs no script."""
-    import qrcode  # only while enrolling a device
-    import qrcode.image.svg
-
-    image = qrcode.make(str(device.config_url), image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
-    svg = image.to_string(encoding="unicode")
-    return str(svg).replace("<svg ", '<svg class="qr" role="img" aria-label="QR" ', 1)
+    """The provisioning URI as inline SVG markup (:func:`hotline.qr.svg`)."""
+    return qr.svg(str(device.config_url))

@@ -93,7 +93,7 @@ logger = logging.getLogger("hotline.testing.telegram_emulator")
 FaultKind = Literal["error", "hang", "slow"]
 CONTROL_ACTIONS = frozenset(  # harness methods reachable over HTTP for standalone demos
     """add_user send_text send_command press_button send_location send_contact block_bot unblock_bot
-    advance_time chat pending_updates send_photo user callback_answer reply_keyboard set_latency stats
+    advance_time chat pending_updates send_photo user callback_answer reply_keyboard set_latency stats open_link
     add_users block_users add_channel set_channel_rights channel_messages sent_counts reset_counters""".split()  # noqa: SIM905
 )
 FLOAT_CONTROL_ARGS = ("seconds", "low", "high")
@@ -124,6 +124,12 @@ _API_PATH = re.compile(r"/bot([^/]+)/([A-Za-z_]+)/?")
 _FILE_PATH = re.compile(r"/file/bot([^/]+)/(.+)")
 Headers = tuple[tuple[str, str], ...]
 Answer = tuple[int, str, bytes] | tuple[int, str, bytes, Headers]  # status, Content-Type, body[, headers]
+
+
+# Telegram's deep links to a bot, and what the app accepts as their start parameter
+# (core.telegram.org/api/links#bot-links).
+_DEEP_LINK = re.compile(r"https://t\.me/([A-Za-z][A-Za-z0-9_]{4,31})(?:\?start=([^&#]*))?")
+_START_PARAMETER = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class PhoneLine(Protocol):
@@ -745,6 +751,19 @@ class TelegramEmulator(EmulatorCore):
     def send_command(self, user_id: int, command: str, args: str = "") -> JSON:
         """The user sends ``/command args`` (``send_command(uid, "start")`` is pressing Start)."""
         return self.send_text(user_id, "/" + command.lstrip("/") + (f" {args}" if args else ""))
+
+    def open_link(self, user_id: int, url: str) -> JSON:
+        """The user opens a bot deep link (``https://t.me/<bot>?start=<parameter>``) in the app and
+        presses Start: the bot receives ``/start <parameter>``. As in Telegram, a link to another bot
+        opens nothing here, and a start parameter must be 1-64 of ``A-Z a-z 0-9 _ -`` (the app drops
+        any other, and the user's Start sends a plain ``/start``)."""
+        found = _DEEP_LINK.fullmatch(url)
+        if found is None:
+            raise EmulatorUsageError(f"not a bot deep link: {url!r}")
+        if found.group(1).lower() != self.bot_username.lower():
+            raise EmulatorUsageError(f"the link opens @{found.group(1)}, not this bot (@{self.bot_username})")
+        parameter = unquote(found.group(2) or "")
+        return self.send_command(user_id, "start", parameter if _START_PARAMETER.fullmatch(parameter) else "")
 
     def press_button(self, user_id: int, message_id: int, *, data: str | None = None, text: str | None = None) -> JSON:
         """The user taps an inline button (found by callback data and/or text); returns the Update."""

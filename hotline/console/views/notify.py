@@ -3,6 +3,7 @@ and the counts an open console polls for. Nothing here carries content, a name o
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -10,6 +11,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
+from hotline import qr
 from hotline.console.access import CASEWORKERS, staff_view
 from hotline.console.render import flash, page, problem
 from hotline.console.views.duty import duty_context
@@ -73,6 +75,12 @@ def notify_link(request: HttpRequest) -> HttpResponse:
     context = duty_context(request)
     context["link_code"] = code
     context["link_minutes"] = int(actions.LINK_CODE_LIFETIME.total_seconds() // 60)
+    if settings.TELEGRAM_BOT_USERNAME:
+        # Telegram's deep link: opening it in the app sends the bot "/start CODE" from that account.
+        url = f"https://t.me/{settings.TELEGRAM_BOT_USERNAME}?start={code}"
+        context["link_url"] = url
+        context["link_qr"] = qr.svg(url, label=_("QR code that opens the bot with your link code"))
+        context["link_bot"] = settings.TELEGRAM_BOT_USERNAME
     return page(request, "console/duty.html", context)
 
 
