@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -81,6 +82,29 @@ def test_a_notification_appears_when_a_case_arrives(notifying_page: Page, live_s
     for secret in (PLANTED, case.applicant.pseudonym, f"#{case.number.id}"):
         assert secret not in text
     screenshot(page, "console-notifications")
+
+
+def test_linking_telegram_shows_a_link_and_a_qr_code_that_open_the_bot(
+    notifying_page: Page, live_server: LiveServer, org_tx: Org, settings: Any
+) -> None:
+    page = notifying_page
+    settings.TELEGRAM_BOT_USERNAME = "hotline_test_bot"
+    problems: list[str] = []
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    sign_in(page, live_server, make_staff(org_tx, "alice", Role.OPERATOR))
+    page.get_by_role("link", name="Phone line").click()
+    page.get_by_role("button", name="Link my Telegram account").click()
+    code = page.locator("#link-code").inner_text().removeprefix("/start ")
+    link = page.get_by_role("link", name="@hotline_test_bot")
+    expect(link).to_have_attribute("href", f"https://t.me/hotline_test_bot?start={code}")
+    expect(link).to_have_attribute("rel", "noreferrer noopener")
+    qr = page.get_by_role("img", name="QR code that opens the bot with your link code")
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 150, "big enough for a phone's camera"
+    assert problems == []
+    qr.scroll_into_view_if_needed()
+    screenshot(page, "console-telegram-link")
 
 
 def test_search_from_the_navigation_without_javascript(
