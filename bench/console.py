@@ -3,7 +3,8 @@
 Each size gets its own scratch SQLite database under ``$TMPDIR/hotline-bench-console-<n>`` (created
 fresh unless ``--reuse``): a real installation (``hotline setup``), real staff, a handful of real
 cases made through the actions, and the rest of the ``n`` cases bulk-inserted straight into the
-tables with the same shape (statuses, assignees, ages, one message and one audit event each). Then
+tables with the same shape (statuses, assignees, ages, the applicant's message and, on all but new and
+waiting cases, an operator's reply, and one audit event each). Then
 pages are requested through Django's test client (all middleware, templates, decryption and audit
 writes included) and the median server time is reported.
 
@@ -169,8 +170,12 @@ def build(n: int) -> dict[str, Any]:
     return {"operator": operator.username, "supervisor": staff[0].username, "case": str(real.pk)}
 
 
-def _rows(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    """(case, message, audit event) rows, oldest first, spread over three years."""
+Rows = tuple[tuple[Any, ...], list[tuple[Any, ...]], tuple[Any, ...]]
+
+
+def _rows(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> Iterator[Rows]:
+    """(case, its messages, audit event) rows, oldest first, spread over three years; the case row
+    ends with the time of its first answer."""
     rng = random.Random(n)
     statuses = [s for s, _ in STATUS_SHARE]
     weights = [w for _, w in STATUS_SHARE]
@@ -204,9 +209,13 @@ def _rows(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> Ite
             finished,
             assignee,
         )
-        message = (uuid.uuid4().hex, "in", case[4], body, "received", when, case_id)
+        messages = [(uuid.uuid4().hex, "in", case[4], body, "received", when, case_id)]
+        answered = None
+        if status not in ("new", "waiting"):  # an operator replied, minutes to hours later
+            answered = (at + timedelta(minutes=rng.randint(1, 240))).strftime("%Y-%m-%d %H:%M:%S.%f")
+            messages.append((uuid.uuid4().hex, "out", case[4], body, "sent", answered, case_id))
         event = ("system", "system", "case.open", "case", str(uuid.UUID(case_id)), when)
-        yield case, message, event
+        yield (*case, answered), messages, event
 
 
 def bulk_insert(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) -> None:
@@ -220,21 +229,28 @@ def bulk_insert(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) 
     raw = connection.connection
     raw.execute("PRAGMA cache_size=-1000000")
     raw.execute("PRAGMA synchronous=OFF")
-    batch: list[tuple[tuple[Any, ...], ...]] = []
+    batch: list[Rows] = []
+
+    # The time of a case's first answer is a column of the case where the schema has one (the column
+    # came later: the same data can be measured against code from before it).
+    has_first_answer = any(col[1] == "first_answer_at" for col in raw.execute("PRAGMA table_info(cases_case)"))
+    columns = (
+        "id, status, reject_reason, priority, channel, language, category, region, group_size, public_key, "
+        "sealed_private_key, created_at, updated_at, finished_at, assignee_id"
+    ) + (", first_answer_at" if has_first_answer else "")
 
     def flush() -> None:
         nonlocal seq
+        width = 16 if has_first_answer else 15
         raw.executemany(
-            "INSERT INTO cases_case (id, status, reject_reason, priority, channel, language, category, region, "
-            "group_size, public_key, sealed_private_key, created_at, updated_at, finished_at, assignee_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [row[0] for row in batch],
+            f"INSERT INTO cases_case ({columns}) VALUES ({','.join('?' * width)})",  # noqa: S608
+            [row[0][:width] for row in batch],
         )
         raw.executemany("INSERT INTO cases_casenumber (case_id) VALUES (?)", [(row[0][0],) for row in batch])
         raw.executemany(
             "INSERT INTO cases_message (id, direction, channel, body_sealed, delivery_state, created_at, case_id, "
             "quarantined) VALUES (?,?,?,?,?,?,?,0)",
-            [row[1] for row in batch],
+            [message for row in batch for message in row[1]],
         )
         events = []
         for row in batch:

@@ -279,9 +279,10 @@ def mark_locked(case: Case) -> None:
         case.__dict__["_locked_in"] = token
 
 
-def _touch(case: Case, now: datetime) -> None:
+def _touch(case: Case, now: datetime, **also: datetime) -> None:
+    """Record that the case changed at ``now`` (with ``also``, other columns the same write sets)."""
     case.updated_at = now
-    rows.update(Case, {"id": case.pk}, {"updated_at": now})
+    rows.update(Case, {"id": case.pk}, {"updated_at": now, **also})
 
 
 def do_set_metadata(
@@ -413,6 +414,7 @@ def do_add_message(
         )
         msg.body_sealed = seal_for_case(case, Message._meta.db_table, "body_sealed", msg.id, body)
         rows.add(msg)
+        first_answer = direction == Direction.OUTBOUND and case.first_answer_at is None
         if direction == Direction.OUTBOUND:
             state = route_reply(case, msg, body)
             if state != msg.delivery_state:
@@ -424,7 +426,11 @@ def do_add_message(
             rows.update(Case, {"id": case.pk}, {"status": case.status})
             status_counts.moved(case, Status.WAITING.value, Status.TRIAGE.value)
             audit.record(Actor.system(), "case.transition", "case", case.id, {"from": "waiting", "to": "triage"})
-        _touch(case, now)
+        if first_answer:  # the case's wait for a first answer ends here (cases/targets.py)
+            case.first_answer_at = now
+            _touch(case, now, first_answer_at=now)
+        else:
+            _touch(case, now)
         audit.record(actor, "case.message", "message", msg.id, {"case": str(case.id), "direction": direction.value})
     return msg
 

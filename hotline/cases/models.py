@@ -68,6 +68,9 @@ class Case(models.Model):
     updated_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, db_index=True)
     shredded_at = models.DateTimeField(null=True)
+    # When the hotline's first outbound message on the case was written: the end of its wait for a
+    # first answer (cases/targets.py, the figures' time to first answer). NULL while unanswered.
+    first_answer_at = models.DateTimeField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="case_queue")]

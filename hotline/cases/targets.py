@@ -1,6 +1,7 @@
 """First-answer targets: how long a case may wait, by priority, before someone answers it.
 
-A case waits from its creation until the hotline's first outbound message on it. The targets come from
+A case waits from its creation until the hotline's first outbound message on it (``Case.first_answer_at``,
+set by the action that stores that message). The targets come from
 ``HOTLINE_FIRST_ANSWER_TARGETS`` (minutes per priority). The queue, the load page and the supervisors'
 notifications all read them from here, so "over target" means one thing everywhere.
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
 
 from hotline.core.lifecycle import OPEN
-from hotline.core.metadata import Direction, Priority
+from hotline.core.metadata import Priority
 
 
 def target_for(priority: str) -> timedelta:
@@ -30,25 +31,19 @@ def is_over(priority: str, created_at: datetime, now: datetime) -> bool:
 
 def unanswered() -> QuerySet:  # type: ignore[type-arg]
     """Open cases with no outbound message yet: the cases waiting for a first answer."""
-    from hotline.cases.models import Case, Message
+    from hotline.cases.models import Case
 
-    answered = Message.objects.filter(case=OuterRef("pk"), direction=Direction.OUTBOUND)
-    return Case.objects.filter(status__in=[s.value for s in OPEN]).filter(~Exists(answered))
+    return Case.objects.filter(status__in=[s.value for s in OPEN], first_answer_at__isnull=True)
 
 
 def answered_late() -> QuerySet:  # type: ignore[type-arg]
     """Cases (open or finished) whose first outbound message came later than their priority's target."""
-    from hotline.cases.models import Case, Message
+    from hotline.cases.models import Case
 
-    first = (
-        Message.objects.filter(case=OuterRef("pk"), direction=Direction.OUTBOUND)
-        .order_by("created_at")
-        .values("created_at")[:1]
-    )
     late = Q()
     for priority in Priority:
         late |= Q(priority=priority.value, first_answer_at__gt=F("created_at") + target_for(priority.value))
-    return Case.objects.annotate(first_answer_at=Subquery(first)).filter(late)
+    return Case.objects.filter(late)
 
 
 def over_target(now: datetime) -> QuerySet:  # type: ignore[type-arg]

@@ -22,10 +22,10 @@ from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from hotline.cases import status_counts
-from hotline.cases.models import Case, Message
+from hotline.cases.models import Case
 from hotline.channels.voice.models import Call
 from hotline.core.lifecycle import Status
-from hotline.core.metadata import Category, ChannelKind, Direction, Region
+from hotline.core.metadata import Category, ChannelKind, Region
 from hotline.figures.models import FigureDay
 from hotline.kb.models import AutoAnswerDay
 from hotline.news import subscribers
@@ -243,15 +243,14 @@ def calls(period: Period) -> dict[str, int]:
 
 
 def _delay_sql() -> str:
-    case, message = Case._meta.db_table, Message._meta.db_table
-    first = f"(SELECT MIN(m.created_at) FROM {message} m WHERE m.case_id = c.id AND m.direction = %s)"  # noqa: S608
+    case = Case._meta.db_table
     if connection.vendor == "postgresql":
-        minutes = f"FLOOR(EXTRACT(EPOCH FROM ({first} - c.created_at)) / 60)"
+        minutes = "FLOOR(EXTRACT(EPOCH FROM (c.first_answer_at - c.created_at)) / 60)"
     else:
-        minutes = f"CAST((julianday({first}) - julianday(c.created_at)) * 1440 AS INTEGER)"
+        minutes = "CAST((julianday(c.first_answer_at) - julianday(c.created_at)) * 1440 AS INTEGER)"
     return (
-        f"SELECT m, COUNT(*) FROM (SELECT {minutes} AS m FROM {case} c "  # noqa: S608
-        f"WHERE c.created_at >= %s AND c.created_at < %s) d WHERE m IS NOT NULL GROUP BY m"
+        f"SELECT {minutes} AS m, COUNT(*) FROM {case} c "  # noqa: S608
+        "WHERE c.created_at >= %s AND c.created_at < %s AND c.first_answer_at IS NOT NULL GROUP BY m"
     )
 
 
@@ -283,7 +282,7 @@ def first_answers(period: Period) -> FirstAnswers:
     minutes grouped in the database (one row per distinct minute, never one per case). The figures
     page and the console's load page both read it from here."""
     since, until = period.since, period.until
-    params: list[Any] = [Direction.OUTBOUND.value]
+    params: list[Any] = []
     if connection.vendor == "sqlite":
         # SQLite stores times as UTC text: compare as the ORM writes them.
         params += [_sqlite_time(since), _sqlite_time(until)]
