@@ -56,42 +56,56 @@ def _setup(database: str, data_dir: str, pg_url: str) -> None:
 def _insert(start: int, stop: int, now: datetime) -> None:
     from django.db import connection, transaction
 
-    from hotline.cases.models import Case
+    from hotline.cases.models import Case, Message
 
     rng = random.Random(start)
     channels = ["telegram"] * 6 + ["web"] * 3 + ["phone"]
     categories = ["serviceman", "mobilized", "awaiting_mobilization", "relative", "occupied_resident", "other"]
     regions = ["russia", "crimea", "occupied_other", "belarus", "other", "unknown"]
     statuses = ["new", "triage", "waiting", "ready", "handed_off", "completed", "closed", "rejected"]
-    table = Case._meta.db_table
+    table, messages = Case._meta.db_table, Message._meta.db_table
+    # The time of a case's first answer is a column of the case where the schema has one (it came
+    # later: the same data can be measured against code from before it, which searched the messages).
+    with connection.cursor() as cursor:
+        has_first_answer = "first_answer_at" in {
+            c.name for c in connection.introspection.get_table_description(cursor, table)
+        }
     columns = (
         "id, status, reject_reason, priority, channel, language, category, region, group_size, "
         "public_key, created_at, updated_at"
+    ) + (", first_answer_at" if has_first_answer else "")
+    values = "%s, %s, '', 'normal', %s, %s, %s, %s, 1, %s, %s, %s" + (", %s" if has_first_answer else "")
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({values})"  # noqa: S608
+    reply_sql = (
+        f"INSERT INTO {messages} (id, case_id, direction, channel, body_sealed, delivery_state, created_at, "  # noqa: S608
+        "quarantined) VALUES (%s, %s, 'out', %s, %s, 'sent', %s, %s)"
     )
-    sql = f"INSERT INTO {table} ({columns}) VALUES (%s, %s, '', 'normal', %s, %s, %s, %s, 1, %s, %s, %s)"  # noqa: S608
     postgres = connection.vendor == "postgresql"
     key = b"\0" * 32
+
+    def stored(moment: datetime) -> Any:
+        return moment if postgres else moment.replace(tzinfo=None).isoformat(" ")
+
+    def new_id() -> Any:
+        return uuid.UUID(int=rng.getrandbits(128)) if postgres else uuid.UUID(int=rng.getrandbits(128)).hex
+
     for first in range(start, stop, BATCH):
-        rows = []
+        rows, replies = [], []
         for _i in range(first, min(stop, first + BATCH)):
             created = now - timedelta(seconds=rng.randrange(1, 364 * 86400))
-            when: Any = created if postgres else created.replace(tzinfo=None).isoformat(" ")
-            ident: Any = uuid.UUID(int=rng.getrandbits(128)) if postgres else uuid.UUID(int=rng.getrandbits(128)).hex
-            rows.append(
-                (
-                    ident,
-                    rng.choice(statuses),
-                    rng.choice(channels),
-                    rng.choice(["ru", "ru", "uk", "en"]),
-                    rng.choice(categories),
-                    rng.choice(regions),
-                    key,
-                    when,
-                    when,
-                )
-            )
+            ident, status, channel = new_id(), rng.choice(statuses), rng.choice(channels)
+            # All but new cases were answered by an operator, minutes to hours after they opened.
+            answered = None if status == "new" else created + timedelta(minutes=rng.randint(1, 240))
+            row = [ident, status, channel, rng.choice(["ru", "ru", "uk", "en"]), rng.choice(categories)]
+            row += [rng.choice(regions), key, stored(created), stored(created)]
+            if has_first_answer:
+                row.append(None if answered is None else stored(answered))
+            rows.append(tuple(row))
+            if answered is not None:
+                replies.append((new_id(), ident, channel, key, stored(answered), False))
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(sql, rows)
+            cursor.executemany(reply_sql, replies)
     if postgres:
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {table}")
@@ -208,6 +222,7 @@ def main() -> None:
             str(r["cases"]): {
                 "release_compute": round(r["release_compute_s"] / max(base["release_compute_s"], 1e-9), 2),
                 "page_warm": round(r["page_warm_s"] / max(base["page_warm_s"], 1e-9), 2),
+                "queue_health": round(r["queue_health_s"] / max(base["queue_health_s"], 1e-9), 2),
             }
             for r in results
         },
