@@ -33,6 +33,7 @@ def _case(org: Org, chat: str, finish: Status | None, days_ago: int) -> Case:
         group_size=3,
     )
     actions.do_add_message(INTAKE, case, direction=Direction.INBOUND, channel=ChannelKind.TELEGRAM, body="m")
+    actions.do_add_message(org.admin_actor, case, direction=Direction.OUTBOUND, channel=ChannelKind.TELEGRAM, body="r")
     actions.do_add_note(org.admin_actor, case, "n")
     if finish is not None:
         reason = RejectReason.SPAM if finish == Status.REJECTED else None
@@ -60,9 +61,10 @@ def test_only_cases_finished_long_ago_are_erased(org: Org, settings: object) -> 
         assert (case.category, case.region, case.group_size, case.channel) == ("relative", "belarus", 3, "telegram")
         assert case.applicant_id is None and case.assignee_id is None
         assert (case.created_at.hour, case.created_at.minute, case.created_at.second) == (0, 0, 0)
+        assert case.first_answer_at is None  # a time to the minute goes with the messages
     for case in (recent, still_open):
         case.refresh_from_db()
-        assert not case.is_shredded
+        assert not case.is_shredded and case.first_answer_at is not None
     # The erased applicants and their Telegram chats are gone; the others remain.
     assert Applicant.objects.count() == 2
     assert ChannelIdentity.objects.count() == 2

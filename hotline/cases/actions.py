@@ -568,6 +568,7 @@ def do_shred_case(actor: Actor, case: Case) -> None:
         case.updated_at = day
         if case.finished_at:
             case.finished_at = case.finished_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        case.first_answer_at = None  # a time to the minute, gone with the messages it came from
         case.shredded_at = timezone.now()
         case.save(
             update_fields=[
@@ -578,6 +579,7 @@ def do_shred_case(actor: Actor, case: Case) -> None:
                 "created_at",
                 "updated_at",
                 "finished_at",
+                "first_answer_at",
                 "shredded_at",
             ]
         )
