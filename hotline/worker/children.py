@@ -148,7 +148,12 @@ def run_web(host: str, port: int, threads: int) -> int:
         log_access=False,
         log_level=LogLevels.warning,
         respawn_failed_workers=False,
-        workers_kill_timeout=10,
+        # No kill timeout of granian's own: with one, granian's stop joins its worker from two threads
+        # (its watcher's join and the stop's), and when the watcher reaps the worker first, the stop
+        # finds it "alive" (waitpid: no such child) and logs "Killing worker-1 after it refused to
+        # gracefully stop" for a worker that had stopped cleanly, SIGKILL to a pid that is free. A web
+        # process that does not stop is killed with its whole process group by serve after 15 s.
+        workers_kill_timeout=None,
     )
     # Granian warns at every start when the threads outnumber twice the cores. Here that is meant:
     # a webhook request thread only waits for the group commit (HOTLINE_WEB_THREADS).
