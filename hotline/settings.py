@@ -54,7 +54,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # statement spends inside the write turn; every other connection (a web thread's, the worker's)
     # keeps HOTLINE_SQLITE_READER_CACHE_MB, so that many threads reading do not each hold a large
     # cache. The file is read with read(), not through a memory map, unless HOTLINE_SQLITE_MMAP_MB is
-    # set: mapped pages count in every process's memory (docs/operations.md, "Footprint").
+    # set: mapped pages count in every process's memory, and an I/O error on a mapped file is a SIGBUS
+    # that kills the process instead of an error (docs/operations.md, "Footprint").
     _db["CONN_MAX_AGE"] = 600
     _db["CONN_HEALTH_CHECKS"] = False
     _db["OPTIONS"] = {
