@@ -241,7 +241,7 @@ def bulk_insert(n: int, staff: list[int], public_key: bytes, sealed_key: bytes) 
 
     def flush() -> None:
         nonlocal seq
-        width = 16 if has_first_answer else 15
+        width = columns.count(",") + 1
         raw.executemany(
             f"INSERT INTO cases_case ({columns}) VALUES ({','.join('?' * width)})",  # noqa: S608
             [row[0][:width] for row in batch],
